@@ -1,0 +1,106 @@
+import { randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
+import type { GatewayConfig } from './config/resolve.js';
+import { GatewayError } from './errors/gateway-error.js';
+import { MemoryHealthStore } from './health/memory-store.js';
+import type { HealthStore } from './health/types.js';
+import { completionHandler } from './http/completions.js';
+import { installErrorHandlers } from './http/errors.js';
+import { Inflight } from './http/inflight.js';
+import { registerModels } from './http/models.js';
+import { processIdentity, registerOps } from './http/ops.js';
+import { MockTransport } from './providers/mock-transport.js';
+import { Provider } from './providers/provider.js';
+import { ModelTable } from './routing/model-table.js';
+import { TargetDirectory } from './routing/targets.js';
+import { HttpTransport } from './upstream/http-transport.js';
+
+export const VERSION = '0.1.0';
+
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+
+export interface Gateway {
+  app: FastifyInstance;
+  health: HealthStore;
+  /** Stops accepting, lets streams finish until server.drainMs, ends the rest in-band, then closes everything. */
+  shutdown(): Promise<void>;
+}
+
+/** The composition root: builds every component from the configuration; never listens itself. */
+export function createGateway(config: GatewayConfig, logger: Logger): Gateway {
+  const http = new HttpTransport();
+  const providers = new Map<string, Provider>();
+  for (const spec of config.providers.values()) {
+    providers.set(spec.name, new Provider(spec, spec.type === 'mock' ? new MockTransport(spec.name, spec.mock!) : http));
+  }
+  const health = new MemoryHealthStore(logger);
+  const targets = new TargetDirectory(providers, health);
+  for (const route of config.routes) for (const target of route.targets) if (target.model) targets.resolve(target, target.model);
+  const table = new ModelTable(config.routes);
+  const inflight = new Inflight();
+  const identity = processIdentity(VERSION);
+  let draining = false;
+
+  const app: FastifyInstance = Fastify({
+    loggerInstance: logger as FastifyBaseLogger,
+    disableRequestLogging: true,
+    bodyLimit: config.server.bodyLimitBytes,
+    // A client may bring its own request id (so logs join up across hops), if it is a sane token.
+    genReqId: (req) => {
+      const given = req.headers['x-request-id'];
+      return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
+    },
+    requestIdLogLabel: 'reqId',
+    keepAliveTimeout: 72_000,
+    requestTimeout: 30_000,
+    connectionTimeout: 0,
+    return503OnClosing: true,
+    forceCloseConnections: 'idle',
+  });
+
+  // Keep the raw body next to the parsed one, with fastify's own parser and its prototype-poisoning guards.
+  const parseJson = app.getDefaultJsonParser('error', 'error');
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
+    request.rawBody = body as string;
+    parseJson(request, body as string, done);
+  });
+  app.addHook('onRequest', async (request, reply) => {
+    void reply.header('x-request-id', request.id);
+  });
+
+  installErrorHandlers(app);
+  const deps = { table, health, targets, inflight, secrets: config.secrets };
+  app.post('/v1/chat/completions', completionHandler('openai', deps));
+  app.post('/v1/messages', completionHandler('anthropic', deps));
+  registerModels(app, table, new Date(identity.startedAt));
+  registerOps(app, { identity, health, providers: config.providers, isDraining: () => draining });
+
+  for (const spec of config.providers.values()) {
+    if (spec.inactiveReason) logger.warn({ provider: spec.name }, `provider ${spec.name} is inactive: ${spec.inactiveReason}`);
+    else logger.info({ provider: spec.name, type: spec.type }, `provider ${spec.name} is active`);
+  }
+
+  return {
+    app,
+    health,
+    async shutdown() {
+      draining = true;
+      const closing = app.close();
+      const finished = await inflight.drained(config.server.drainMs);
+      if (!finished) {
+        logger.warn({ inflight: inflight.size }, 'drain deadline passed: ending the remaining requests');
+        inflight.abortAll(new GatewayError('GW_ERR_INTERNAL_SHUTDOWN', 'the gateway is shutting down; the answer is incomplete'));
+        await inflight.drained(1_000);
+      }
+      // Keep-alive sockets that went idle after close() began would otherwise hold it open.
+      await Promise.race([closing, sleep(1_000)]);
+      app.server.closeAllConnections();
+      await closing;
+      await Promise.all([...new Set([...providers.values()].map((p) => p.transport))].map((t) => t.close()));
+      await health.close();
+    },
+  };
+}

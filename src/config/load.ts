@@ -1,0 +1,119 @@
+import { readFileSync } from 'node:fs';
+import { parse as parseYaml } from 'yaml';
+import { z } from 'zod';
+import { formatPath, suggest } from './paths.js';
+import { interpolateEnv, type InterpolationError } from './interpolate.js';
+import { configSchema, type ConfigFile } from './schema.js';
+import { resolveConfig, type GatewayConfig } from './resolve.js';
+
+/** Every problem of a configuration file, each naming its exact path. */
+export class ConfigError extends Error {
+  readonly problems: string[];
+  constructor(source: string, problems: string[]) {
+    super(`invalid configuration ${source}:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'ConfigError';
+    this.problems = problems;
+  }
+}
+
+/** The object keys the schema allows at a path, so that a misspelt key can be answered with the right one. */
+function allowedKeysAt(schema: z.ZodType, data: unknown, path: readonly PropertyKey[]): string[] {
+  let current: z.ZodType | undefined = schema;
+  let value = data;
+  for (let i = 0; i <= path.length && current; i++) {
+    current = unwrap(current, value);
+    if (i === path.length) break;
+    const key = path[i]!;
+    value = value !== null && typeof value === 'object' ? (value as Record<PropertyKey, unknown>)[key] : undefined;
+    if (current instanceof z.ZodObject) current = (current.shape as Record<string, z.ZodType>)[String(key)];
+    else if (current instanceof z.ZodRecord) current = current.valueType as z.ZodType;
+    else if (current instanceof z.ZodArray) current = current.element as z.ZodType;
+    else current = undefined;
+  }
+  return current instanceof z.ZodObject ? Object.keys(current.shape) : [];
+}
+
+function unwrap(schema: z.ZodType, value: unknown): z.ZodType {
+  let current = schema;
+  for (;;) {
+    if (current instanceof z.ZodOptional || current instanceof z.ZodDefault) current = current.unwrap() as z.ZodType;
+    else if (current instanceof z.ZodUnion) {
+      const options = current.options as z.ZodType[];
+      current = options.find((o) => unwrap(o, value).safeParse(value).success) ?? options.find((o) => unwrap(o, value) instanceof z.ZodObject && typeof value === 'object') ?? options[0]!;
+      if (current instanceof z.ZodObject && value && typeof value === 'object' && 'type' in value) {
+        const byType = options.find((o) => o instanceof z.ZodObject && (o.shape as Record<string, z.ZodType>).type?.safeParse((value as { type: unknown }).type).success);
+        if (byType) current = byType;
+      }
+    } else return current;
+  }
+}
+
+function describeIssue(issue: z.core.$ZodIssue, raw: unknown): string[] {
+  const where = formatPath(issue.path);
+  switch (issue.code) {
+    case 'unrecognized_keys': {
+      const allowed = allowedKeysAt(configSchema, raw, issue.path);
+      return issue.keys.map((key) => `${formatPath([...issue.path, key])}: unknown key "${key}"${suggest(key, allowed)}`);
+    }
+    case 'invalid_union':
+      if ('discriminator' in issue && issue.discriminator) {
+        const options = (issue as unknown as { options: string[] }).options ?? [];
+        const got = valueAt(raw, issue.path);
+        return [`${where}: ${got === undefined ? 'missing' : `unknown value ${JSON.stringify(got)}`} (expected ${options.join(' | ')})${typeof got === 'string' ? suggest(got, options) : ''}`];
+      }
+      return [`${where}: ${describeUnion(issue)}`];
+    case 'invalid_type':
+      if (valueAt(raw, issue.path) === undefined) return [`${where}: required (${issue.expected})`];
+      return [`${where}: expected ${issue.expected}, got ${JSON.stringify(valueAt(raw, issue.path))}`];
+    default:
+      return [`${where}: ${issue.message}`];
+  }
+}
+
+function describeUnion(issue: z.core.$ZodIssueInvalidUnion): string {
+  const messages = issue.errors.flat().map((e) => `${e.path.length ? `${formatPath(e.path)}: ` : ''}${e.message}`);
+  return messages.length ? `none of the accepted forms fits (${messages.join('; ')})` : issue.message;
+}
+
+function valueAt(data: unknown, path: readonly PropertyKey[]): unknown {
+  let value = data;
+  for (const key of path) {
+    if (value === null || typeof value !== 'object') return undefined;
+    value = (value as Record<PropertyKey, unknown>)[key];
+  }
+  return value;
+}
+
+/** Validates an already-parsed YAML tree. Throws ConfigError listing every problem. */
+export function parseConfig(raw: unknown, env: NodeJS.ProcessEnv, source = 'config'): GatewayConfig {
+  const envErrors: InterpolationError[] = [];
+  const interpolated = interpolateEnv(raw ?? {}, env, envErrors);
+  const problems = envErrors.map((e) => `${formatPath(e.path)}: ${e.message}`);
+  const parsed = configSchema.safeParse(interpolated);
+  if (!parsed.success) problems.push(...parsed.error.issues.flatMap((issue) => describeIssue(issue, interpolated)));
+  if (problems.length > 0 || !parsed.success) throw new ConfigError(source, problems);
+  return resolveOrThrow(parsed.data, env, source);
+}
+
+function resolveOrThrow(file: ConfigFile, env: NodeJS.ProcessEnv, source: string): GatewayConfig {
+  const { config, problems } = resolveConfig(file, env);
+  if (problems.length > 0) throw new ConfigError(source, problems);
+  return config;
+}
+
+/** Reads, interpolates and validates a YAML configuration file. */
+export function loadConfigFile(file: string, env: NodeJS.ProcessEnv = process.env): GatewayConfig {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (error) {
+    throw new ConfigError(file, [`cannot read the file: ${(error as NodeJS.ErrnoException).code ?? String(error)}`]);
+  }
+  let raw: unknown;
+  try {
+    raw = parseYaml(text, { prettyErrors: true, uniqueKeys: true });
+  } catch (error) {
+    throw new ConfigError(file, [`not valid YAML: ${(error as Error).message}`]);
+  }
+  return parseConfig(raw, env, file);
+}

@@ -1,0 +1,137 @@
+import picomatch from 'picomatch';
+import type { Dialect } from '../errors/format.js';
+import {
+  BREAKER_DEFAULTS,
+  COOLDOWN_DEFAULTS,
+  RETRY_DEFAULTS,
+  ROUTING_DEFAULTS,
+  TIMEOUT_DEFAULTS,
+  type BreakerSettings,
+  type ConfigFile,
+  type CooldownSettings,
+  type MockOptions,
+  type ProviderConfig,
+  type RetrySettings,
+  type Timeouts,
+} from './schema.js';
+import { formatPath, suggest } from './paths.js';
+
+export interface ProviderSpec {
+  name: string;
+  type: ProviderConfig['type'];
+  /** The wire dialect it speaks; a mock without a fixed dialect answers in the caller's. */
+  dialect: Dialect | 'any';
+  baseUrl: string | undefined;
+  apiKey: string | undefined;
+  headers: Record<string, string>;
+  mock: MockOptions | undefined;
+  /** Why the provider is not used (its key variable is unset), or undefined when it is active. */
+  inactiveReason: string | undefined;
+}
+
+export interface TargetSpec {
+  provider: ProviderSpec;
+  /** The upstream model; undefined passes the requested model name through. */
+  model: string | undefined;
+  timeouts: Timeouts;
+  breaker: BreakerSettings;
+  retry: RetrySettings;
+  cooldowns: CooldownSettings;
+}
+
+export interface RouteSpec {
+  match: string;
+  /** True when match has no glob characters. */
+  exact: boolean;
+  matches: (model: string) => boolean;
+  targets: TargetSpec[];
+  maxAttempts: number;
+  contextOverflowFailover: boolean;
+  /** The request's whole budget: the longest totalMs among its targets. */
+  totalMs: number;
+}
+
+export interface GatewayConfig {
+  server: ConfigFile['server'];
+  providers: Map<string, ProviderSpec>;
+  routes: RouteSpec[];
+  /** Every configured credential, so logs can redact them wherever they appear. */
+  secrets: string[];
+}
+
+const GLOB_CHARS = /[*?[\]{}!()+@]/;
+
+/** Layers defaults ← top level ← provider ← target, reporting references to unknown providers. */
+export function resolveConfig(file: ConfigFile, env: NodeJS.ProcessEnv): { config: GatewayConfig; problems: string[] } {
+  const problems: string[] = [];
+  const providers = new Map<string, ProviderSpec>();
+  for (const [name, provider] of Object.entries(file.providers)) providers.set(name, resolveProvider(name, provider));
+  const providerNames = [...providers.keys()];
+
+  const routes: RouteSpec[] = [];
+  const seenExact = new Set<string>();
+  file.routes.forEach((route, routeIndex) => {
+    const exact = !GLOB_CHARS.test(route.match);
+    if (exact && seenExact.has(route.match)) problems.push(`${formatPath(['routes', routeIndex, 'match'])}: "${route.match}" is already routed by an earlier route`);
+    if (exact) seenExact.add(route.match);
+    const targets: TargetSpec[] = [];
+    route.targets.forEach((target, targetIndex) => {
+      const ref = typeof target === 'string' ? { provider: target } : target;
+      const provider = providers.get(ref.provider);
+      if (!provider) {
+        const path = formatPath(['routes', routeIndex, 'targets', targetIndex, ...(typeof target === 'string' ? [] : ['provider'])]);
+        problems.push(`${path}: unknown provider "${ref.provider}"${suggest(ref.provider, providerNames)}`);
+        return;
+      }
+      const raw = file.providers[ref.provider]!;
+      const layered: Partial<Pick<Exclude<typeof target, string>, 'timeouts' | 'breaker' | 'retry' | 'cooldowns'>> = typeof target === 'string' ? {} : target;
+      targets.push({
+        provider,
+        model: typeof target === 'string' ? undefined : target.model,
+        timeouts: { ...TIMEOUT_DEFAULTS, ...file.timeouts, ...raw.timeouts, ...layered.timeouts } as Timeouts,
+        breaker: { ...BREAKER_DEFAULTS, ...file.breaker, ...raw.breaker, ...layered.breaker } as BreakerSettings,
+        retry: { ...RETRY_DEFAULTS, ...file.retry, ...raw.retry, ...layered.retry } as RetrySettings,
+        cooldowns: { ...COOLDOWN_DEFAULTS, ...file.cooldowns, ...raw.cooldowns, ...layered.cooldowns } as CooldownSettings,
+      });
+    });
+    for (const [i, t] of targets.entries()) {
+      if (t.breaker.maxOpenMs < t.breaker.openMs) problems.push(`${formatPath(['routes', routeIndex, 'targets', i, 'breaker'])}: maxOpenMs (${t.breaker.maxOpenMs}) is below openMs (${t.breaker.openMs})`);
+    }
+    routes.push({
+      match: route.match,
+      exact,
+      matches: exact ? (model) => model === route.match : picomatch(route.match, { dot: true }),
+      targets,
+      maxAttempts: route.maxAttempts ?? file.routing.maxAttempts ?? ROUTING_DEFAULTS.maxAttempts,
+      contextOverflowFailover: route.contextOverflowFailover ?? file.routing.contextOverflowFailover ?? ROUTING_DEFAULTS.contextOverflowFailover,
+      totalMs: Math.max(...targets.map((t) => t.timeouts.totalMs), 1),
+    });
+  });
+
+  const server = { ...file.server };
+  if (env.PORT !== undefined && env.PORT !== '') {
+    const port = Number(env.PORT);
+    if (Number.isInteger(port) && port >= 0 && port <= 65535) server.port = port;
+    else problems.push(`PORT: environment variable PORT is not a port number: ${JSON.stringify(env.PORT)}`);
+  }
+
+  const secrets = [...providers.values()].flatMap((p) => [p.apiKey ?? '', ...Object.values(p.headers)]).filter((s) => s.length >= 8);
+  return { config: { server, providers, routes, secrets }, problems };
+}
+
+function resolveProvider(name: string, provider: ProviderConfig): ProviderSpec {
+  if (provider.type === 'mock') {
+    return { name, type: 'mock', dialect: provider.mock.dialect ?? 'any', baseUrl: undefined, apiKey: undefined, headers: {}, mock: provider.mock, inactiveReason: undefined };
+  }
+  const keyMissing = provider.apiKey !== undefined && provider.apiKey.trim() === '';
+  return {
+    name,
+    type: provider.type,
+    dialect: provider.type,
+    baseUrl: provider.baseUrl.replace(/\/+$/, ''),
+    apiKey: keyMissing ? undefined : provider.apiKey,
+    headers: provider.headers ?? {},
+    mock: undefined,
+    inactiveReason: keyMissing ? 'its apiKey is empty (is the key variable set?)' : undefined,
+  };
+}

@@ -1,0 +1,187 @@
+import { z } from 'zod';
+
+/**
+ * The configuration file's schema: the only place where defaults live. Every object is strict, so a
+ * misspelt key is an error rather than a silently ignored setting.
+ */
+
+const ms = z.number().int().positive();
+/** A value that is only `${VAR}` takes the YAML type of what VAR holds; a key made of digits is still a string. */
+const text = z.union([z.string(), z.number().transform(String)]);
+const count = z.number().int().nonnegative();
+
+export const TIMEOUT_DEFAULTS = {
+  connectMs: 3_000,
+  headersMs: 15_000,
+  firstEventMs: 60_000,
+  idleMs: 30_000,
+  responseMs: 120_000,
+  totalMs: 600_000,
+};
+export const timeoutsSchema = z.strictObject({
+  /** TCP + TLS connection to the provider. */
+  connectMs: ms,
+  /** Response headers of a streaming request. */
+  headersMs: ms,
+  /** First meaningful event of a stream, counted from the start of the attempt. */
+  firstEventMs: ms,
+  /** Longest silence between two chunks of a body once it is flowing. */
+  idleMs: ms,
+  /** The whole response of a non-streaming attempt (providers send its headers only when done). */
+  responseMs: ms,
+  /** The whole request, every attempt and the full stream included. */
+  totalMs: ms,
+});
+
+export const BREAKER_DEFAULTS = {
+  consecutiveFailures: 5,
+  errorThresholdPercentage: 50,
+  volumeThreshold: 20,
+  rollingWindowMs: 30_000,
+  rollingBuckets: 10,
+  openMs: 5_000,
+  maxOpenMs: 30_000,
+  jitter: 0.15,
+};
+export const breakerSchema = z.strictObject({
+  /** Open after this many failures in a row, whatever the volume. */
+  consecutiveFailures: z.number().int().positive(),
+  /** Open when failures exceed this share of the calls in the rolling window … */
+  errorThresholdPercentage: z.number().positive().max(100),
+  /** … once the window holds at least this many calls. */
+  volumeThreshold: count,
+  rollingWindowMs: ms,
+  rollingBuckets: z.number().int().positive(),
+  /** First open time; each consecutive re-open doubles it … */
+  openMs: ms,
+  /** … up to this cap, so a recovered provider is back in use quickly. */
+  maxOpenMs: ms,
+  /** Open times are shortened by up to this fraction at random, so replicas do not probe in step. */
+  jitter: z.number().min(0).max(0.9),
+});
+
+export const RETRY_DEFAULTS = { retries: 1, backoffMs: 200, maxRetryAfterMs: 3_000 };
+export const retrySchema = z.strictObject({
+  /** Same-target retries after a 5xx or a reset before any response byte (never after a timeout). */
+  retries: count,
+  /** Base of the full-jitter backoff before such a retry. */
+  backoffMs: count,
+  /** A 429 whose Retry-After is at most this is waited out and retried once on the same target. */
+  maxRetryAfterMs: count,
+});
+
+export const COOLDOWN_DEFAULTS = { rateLimitMs: 10_000, maxRateLimitMs: 300_000, credentialMs: 300_000 };
+export const cooldownsSchema = z.strictObject({
+  /** Skip a target this long after a 429 that carried no Retry-After. */
+  rateLimitMs: ms,
+  /** Cap on a provider's Retry-After. */
+  maxRateLimitMs: ms,
+  /** Skip a target this long after the provider refused our credential or did not know the model. */
+  credentialMs: ms,
+});
+
+export const mockFailureSchema = z.strictObject({
+  kind: z.enum(['status', 'hang', 'reset', 'cut', 'error-event']),
+  /** For kind status. */
+  status: z.number().int().min(400).max(599).default(503),
+  /** For kind cut: chunks sent before the connection is cut. */
+  afterChunks: count.default(2),
+});
+
+export const mockSchema = z.strictObject({
+  /** Omitted: the mock answers in whichever dialect it is called with. */
+  dialect: z.enum(['openai', 'anthropic']).optional(),
+  latencyMs: count.default(0),
+  firstEventDelayMs: count.default(0),
+  chunks: z.number().int().positive().default(8),
+  chunkIntervalMs: count.default(20),
+  text: z.string().optional(),
+  failureRate: z.number().min(0).max(1).default(0),
+  failure: mockFailureSchema.default({ kind: 'status', status: 503, afterChunks: 2 }),
+});
+
+const overrides = {
+  timeouts: timeoutsSchema.partial().optional(),
+  breaker: breakerSchema.partial().optional(),
+  retry: retrySchema.partial().optional(),
+  cooldowns: cooldownsSchema.partial().optional(),
+};
+
+const httpProviderFields = {
+  /** openai: the base up to /v1 (…/chat/completions is appended); anthropic: the origin (/v1/messages is appended). */
+  baseUrl: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }),
+  /** Omit for providers without auth (Ollama, vLLM). Set but empty (an unset ${VAR:-}) makes the provider inactive. */
+  apiKey: text.optional(),
+  /** Extra headers sent to this provider on every request. */
+  headers: z.record(z.string(), text).optional(),
+  ...overrides,
+};
+
+export const providerSchema = z.discriminatedUnion('type', [
+  z.strictObject({ type: z.literal('openai'), ...httpProviderFields }),
+  z.strictObject({ type: z.literal('anthropic'), ...httpProviderFields }),
+  z.strictObject({ type: z.literal('mock'), mock: mockSchema.default(mockSchema.parse({})), ...overrides }),
+]);
+
+export const targetSchema = z.union([
+  z.string().min(1),
+  z.strictObject({
+    provider: z.string().min(1),
+    /** Omitted: the requested model name is passed through. */
+    model: z.string().min(1).optional(),
+    ...overrides,
+  }),
+]);
+
+export const ROUTING_DEFAULTS = { maxAttempts: 5, contextOverflowFailover: true };
+export const routeSchema = z.strictObject({
+  /** An exact model name, or a glob: "claude-sonnet-*" (prefix), "qwen?-*", "{glm,chatglm}-*". */
+  match: z.string().min(1),
+  targets: z.array(targetSchema).min(1),
+  /** Upstream attempts per request, same-target retries included. */
+  maxAttempts: z.number().int().positive().optional(),
+  /** Move on to the next target when a provider says the request exceeds its context window. */
+  contextOverflowFailover: z.boolean().optional(),
+});
+
+export const SERVER_DEFAULTS = {
+  port: 8080,
+  host: '0.0.0.0',
+  bodyLimitBytes: 8 * 1024 * 1024,
+  drainMs: 30_000,
+  logLevel: 'info' as const,
+};
+
+export const configSchema = z.strictObject({
+  server: z
+    .strictObject({
+      port: z.number().int().min(0).max(65535).default(SERVER_DEFAULTS.port),
+      host: z.string().default(SERVER_DEFAULTS.host),
+      bodyLimitBytes: z.number().int().positive().default(SERVER_DEFAULTS.bodyLimitBytes),
+      /** On SIGTERM, streams get this long to finish before they are ended with an in-band error. */
+      drainMs: count.default(SERVER_DEFAULTS.drainMs),
+      logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default(SERVER_DEFAULTS.logLevel),
+    })
+    .default({ ...SERVER_DEFAULTS }),
+  providers: z.record(z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'provider names use letters, digits, ".", "_" and "-"'), providerSchema),
+  routes: z.array(routeSchema),
+  timeouts: timeoutsSchema.partial().default({}),
+  breaker: breakerSchema.partial().default({}),
+  retry: retrySchema.partial().default({}),
+  cooldowns: cooldownsSchema.partial().default({}),
+  routing: z
+    .strictObject({
+      maxAttempts: z.number().int().positive().optional(),
+      contextOverflowFailover: z.boolean().optional(),
+    })
+    .default({}),
+});
+
+export type ConfigFile = z.infer<typeof configSchema>;
+export type ProviderConfig = z.infer<typeof providerSchema>;
+export type TargetConfig = z.infer<typeof targetSchema>;
+export type MockOptions = z.infer<typeof mockSchema>;
+export type Timeouts = z.infer<typeof timeoutsSchema>;
+export type BreakerSettings = z.infer<typeof breakerSchema>;
+export type RetrySettings = z.infer<typeof retrySchema>;
+export type CooldownSettings = z.infer<typeof cooldownsSchema>;

@@ -1,0 +1,71 @@
+import type { BreakerSettings } from '../config/schema.js';
+import type { ErrorCode } from '../errors/codes.js';
+import type { FailureOrigin } from '../errors/gateway-error.js';
+
+export type BreakerState = 'closed' | 'open' | 'half_open';
+
+/** A breaker's identity: `<provider>/<upstream model>`, with the settings it is created with. */
+export interface TargetKey {
+  id: string;
+  provider: string;
+  model: string;
+  breaker: BreakerSettings;
+}
+
+/** Proof of admission, handed back with the outcome so late results of an older state are not misread. */
+export interface AttemptTicket {
+  readonly targetId: string;
+  readonly generation: number;
+  readonly probe: boolean;
+}
+
+export type Admission =
+  | { admitted: true; ticket: AttemptTicket }
+  | { admitted: false; reason: 'open' | 'probe_in_flight' | 'cooldown'; untilMs: number | undefined };
+
+/**
+ * The outcome of the pre-commit part of an attempt (connect → first meaningful event, or the whole
+ * body of a non-stream). Three-valued on purpose: an ignored outcome never moves a breaker.
+ */
+export type AttemptOutcome =
+  | { kind: 'success'; latencyMs: number }
+  | { kind: 'failure'; origin: FailureOrigin; code: ErrorCode }
+  | { kind: 'cooldown'; code: ErrorCode; cooldownMs: number }
+  | { kind: 'ignored'; code: ErrorCode };
+
+/** How a committed stream ended: 'failed' means the provider broke it after the answer had started. */
+export type StreamEnd = { kind: 'complete' } | { kind: 'failed'; origin: FailureOrigin; code: ErrorCode } | { kind: 'ignored' };
+
+export interface TargetHealth {
+  target: string;
+  provider: string;
+  model: string;
+  state: BreakerState;
+  since: string;
+  openUntil: string | null;
+  consecutiveFailures: number;
+  /** Opens in a row without a close in between; drives the open-time escalation. */
+  consecutiveOpens: number;
+  probeInFlight: boolean;
+  /** Counts over the rolling window (breaker.rollingWindowMs). */
+  window: { successes: number; failures: number; ignored: number };
+  /** Time to first event for streams, whole response for non-streams, over the last attempts. */
+  latencyMs: { p50: number | null; p95: number | null; samples: number };
+  lastError: { code: ErrorCode; at: string } | null;
+  cooldownUntil: string | null;
+}
+
+/**
+ * Where breaker, cooldown and probe state lives. The memory implementation serves one process; a
+ * Redis implementation shares the same decisions across replicas. `admit` is on the hot path and
+ * must answer from local state without I/O; `record*` may publish asynchronously.
+ */
+export interface HealthStore {
+  /** Makes a target known (so /status lists it before its first request). */
+  register(target: TargetKey): void;
+  admit(target: TargetKey): Admission;
+  record(ticket: AttemptTicket, outcome: AttemptOutcome): void;
+  recordStreamEnd(ticket: AttemptTicket, end: StreamEnd): void;
+  snapshot(): TargetHealth[];
+  close(): Promise<void>;
+}

@@ -1,0 +1,129 @@
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { Dialect } from '../errors/format.js';
+import { renderError, renderStreamError } from '../errors/format.js';
+import { GatewayError } from '../errors/gateway-error.js';
+import type { HealthStore } from '../health/types.js';
+import { dialectRules } from '../dialects/index.js';
+import { ChainFailure, runChain, type AttemptRecord, type ChainDeps } from '../routing/chain.js';
+import type { ModelTable } from '../routing/model-table.js';
+import { relayStream } from '../routing/relay.js';
+import { ClientClosedError, type RequestContext } from '../routing/request-context.js';
+import type { Inflight } from './inflight.js';
+import { checkCompletionBody } from './request-body.js';
+import { backpressuredWriter } from './sse-writer.js';
+
+export interface CompletionDeps extends ChainDeps {
+  table: ModelTable;
+  health: HealthStore;
+  inflight: Inflight;
+  secrets: readonly string[];
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** The body as received, so an unchanged request is forwarded byte for byte. */
+    rawBody?: string;
+  }
+}
+
+const attemptsMade = (attempts: AttemptRecord[]) => attempts.filter((a) => a.outcome !== 'skipped').length;
+
+/** POST /v1/chat/completions and POST /v1/messages: one request through its model's chain. */
+export function completionHandler(dialect: Dialect, deps: CompletionDeps) {
+  return async (request: FastifyRequest, reply: FastifyReply): Promise<void> => {
+    const started = performance.now();
+    const { body, model, stream } = checkCompletionBody(request.body);
+    const route = deps.table.resolve(model);
+    if (!route) {
+      throw new GatewayError('GW_ERR_ROUTE_MODEL_NOT_FOUND', `model "${model}" is not routed by this gateway; GET /v1/models lists the routable names`);
+    }
+
+    const controller = new AbortController();
+    const done = deps.inflight.add(controller);
+    const onClose = () => {
+      if (!reply.raw.writableFinished) controller.abort(new ClientClosedError());
+    };
+    reply.raw.on('close', onClose);
+    const deadline = setTimeout(() => controller.abort(new GatewayError('GW_ERR_REQ_DEADLINE', `the request ran past timeouts.totalMs (${route.totalMs} ms)`)), route.totalMs);
+
+    const ctx: RequestContext = {
+      id: request.id,
+      clientDialect: dialect,
+      request: { rawBody: request.rawBody ?? JSON.stringify(body), body, model },
+      stream,
+      forwarded: { anthropicVersion: header(request, 'anthropic-version'), anthropicBeta: header(request, 'anthropic-beta') },
+      signal: controller.signal,
+      log: request.log,
+      secrets: deps.secrets,
+    };
+    const summary: Record<string, unknown> = { model, route: route.match, clientDialect: dialect, stream };
+    try {
+      const result = await runChain(ctx, route, deps).catch((error: unknown) => {
+        if (error instanceof ChainFailure) return error;
+        throw error;
+      });
+      if (result instanceof ChainFailure) {
+        summary.attempts = result.attempts;
+        if (result.error instanceof ClientClosedError) {
+          summary.status = 499;
+          summary.errCode = 'client_closed';
+          reply.hijack();
+          reply.raw.destroy();
+          return;
+        }
+        summary.status = result.error.status;
+        summary.errCode = result.error.code;
+        const rendered = renderError(dialect, result.error, request.id);
+        void reply
+          .code(rendered.status)
+          .headers({ ...result.error.headers, 'x-switchyard-attempts': String(attemptsMade(result.attempts)), 'content-type': 'application/json' })
+          .send(rendered.body);
+        return;
+      }
+
+      const { committed, target, ticket, attempts } = result;
+      const answered = { 'x-switchyard-target': target.key.id, 'x-switchyard-attempts': String(attemptsMade(attempts)) };
+      Object.assign(summary, { attempts, target: target.key.id, ttfbMs: round(committed.ttfbMs) });
+      if (committed.kind === 'json') {
+        summary.status = 200;
+        void reply.code(200).headers({ ...answered, 'content-type': 'application/json' }).send(committed.body);
+        return;
+      }
+
+      reply.hijack();
+      reply.raw.writeHead(200, {
+        'content-type': 'text/event-stream; charset=utf-8',
+        'cache-control': 'no-cache',
+        'x-accel-buffering': 'no',
+        'x-request-id': request.id,
+        ...answered,
+      });
+      summary.status = 200;
+      const write = backpressuredWriter(reply.raw);
+      const outcome = await relayStream(committed, dialectRules(dialect).terminal, target.spec.timeouts.idleMs, write);
+      deps.health.recordStreamEnd(ticket, outcome.end);
+      Object.assign(summary, { streamEnd: outcome.end.kind, events: outcome.events, droppedEvents: outcome.dropped });
+      if (outcome.error) {
+        summary.errCode = outcome.error.code;
+        await write(renderStreamError(dialect, outcome.error, request.id)).catch(() => {});
+      }
+      if (outcome.dropped > 0) request.log.warn({ target: target.key.id, dropped: outcome.dropped }, 'dropped unparsable upstream events');
+      reply.raw.end();
+    } finally {
+      clearTimeout(deadline);
+      reply.raw.off('close', onClose);
+      done();
+      summary.durationMs = round(performance.now() - started);
+      request.log.info(summary, 'request completed');
+    }
+  };
+}
+
+function header(request: FastifyRequest, name: string): string | undefined {
+  const value = request.headers[name];
+  return Array.isArray(value) ? value.join(',') : value;
+}
+
+function round(ms: number): number {
+  return Math.round(ms * 10) / 10;
+}

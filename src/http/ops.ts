@@ -1,0 +1,40 @@
+import { hostname } from 'node:os';
+import { randomBytes } from 'node:crypto';
+import type { FastifyInstance } from 'fastify';
+import type { ProviderSpec } from '../config/resolve.js';
+import type { HealthStore } from '../health/types.js';
+
+export interface Identity {
+  id: string;
+  hostname: string;
+  pid: number;
+  version: string;
+  startedAt: string;
+}
+
+export function processIdentity(version: string): Identity {
+  return { id: `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`, hostname: hostname(), pid: process.pid, version, startedAt: new Date().toISOString() };
+}
+
+export interface OpsDeps {
+  identity: Identity;
+  health: HealthStore;
+  providers: ReadonlyMap<string, ProviderSpec>;
+  isDraining: () => boolean;
+}
+
+/** /healthz (alive), /readyz (ready to serve: false while draining) and /status (every breaker, for operators). */
+export function registerOps(app: FastifyInstance, deps: OpsDeps): void {
+  app.get('/healthz', async () => ({ status: 'ok' }));
+
+  app.get('/readyz', async (_request, reply) => {
+    if (deps.isDraining()) return reply.code(503).send({ status: 'draining' });
+    return { status: 'ready' };
+  });
+
+  app.get('/status', async () => ({
+    instance: { ...deps.identity, uptimeSeconds: Math.round(process.uptime()), draining: deps.isDraining() },
+    providers: [...deps.providers.values()].map((p) => ({ name: p.name, type: p.type, active: p.inactiveReason === undefined, ...(p.inactiveReason ? { inactiveReason: p.inactiveReason } : {}) })),
+    targets: deps.health.snapshot(),
+  }));
+}

@@ -1,0 +1,25 @@
+import type { ServerResponse } from 'node:http';
+import { ClientClosedError } from '../routing/request-context.js';
+
+/**
+ * Writes to the client and waits for 'drain' when the socket buffer is full, so a slow reader
+ * slows the upstream read instead of growing memory. Rejects once the client is gone.
+ */
+export function backpressuredWriter(raw: ServerResponse): (chunk: string) => Promise<void> {
+  return (chunk) => {
+    if (raw.destroyed || raw.writableEnded) return Promise.reject(new ClientClosedError());
+    if (raw.write(chunk)) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const done = (error?: Error) => {
+        raw.off('drain', onDrain);
+        raw.off('close', onClose);
+        if (error) reject(error);
+        else resolve();
+      };
+      const onDrain = () => done();
+      const onClose = () => done(new ClientClosedError());
+      raw.on('drain', onDrain);
+      raw.on('close', onClose);
+    });
+  };
+}

@@ -1,0 +1,58 @@
+import type { ProviderSpec } from '../config/resolve.js';
+import type { Dialect } from '../errors/format.js';
+import type { Transport, UpstreamRequest } from '../upstream/types.js';
+
+/** The client headers a provider of the same dialect may need; never credentials. */
+export interface ForwardedHeaders {
+  anthropicVersion: string | undefined;
+  anthropicBeta: string | undefined;
+}
+
+export interface OutboundCall {
+  /** The wire dialect of `body` (the provider's, after any translation). */
+  dialect: Dialect;
+  body: string;
+  stream: boolean;
+  forwarded: ForwardedHeaders;
+}
+
+const USER_AGENT = 'switchyard/0.1';
+const DEFAULT_ANTHROPIC_VERSION = '2023-06-01';
+
+/** How to call one configured provider: URL, auth and headers. It moves bytes; it never changes a dialect. */
+export class Provider {
+  constructor(
+    readonly spec: ProviderSpec,
+    readonly transport: Transport,
+  ) {}
+
+  get name(): string {
+    return this.spec.name;
+  }
+
+  /** Whether this provider can take a body of this dialect as it is. */
+  speaks(dialect: Dialect): boolean {
+    return this.spec.dialect === 'any' || this.spec.dialect === dialect;
+  }
+
+  prepare(call: OutboundCall): UpstreamRequest {
+    const headers: Record<string, string> = {
+      'content-type': 'application/json',
+      accept: call.stream ? 'text/event-stream' : 'application/json',
+      'user-agent': USER_AGENT,
+    };
+    const base = this.spec.baseUrl ?? `mock://${this.spec.name}`;
+    let url: string;
+    if (call.dialect === 'anthropic') {
+      url = `${base}/v1/messages`;
+      headers['anthropic-version'] = call.forwarded.anthropicVersion ?? DEFAULT_ANTHROPIC_VERSION;
+      if (call.forwarded.anthropicBeta) headers['anthropic-beta'] = call.forwarded.anthropicBeta;
+      if (this.spec.apiKey) headers['x-api-key'] = this.spec.apiKey;
+    } else {
+      url = `${base}/chat/completions`;
+      if (this.spec.apiKey) headers.authorization = `Bearer ${this.spec.apiKey}`;
+    }
+    Object.assign(headers, this.spec.headers);
+    return { url, headers, body: call.body, stream: call.stream };
+  }
+}

@@ -1,0 +1,48 @@
+import type { GatewayError } from '../errors/gateway-error.js';
+
+/**
+ * The lifetime of one upstream attempt: its own AbortController (never shared with other
+ * attempts, unlike opossum's), linked to the request's signal, plus the phase timer that aborts
+ * it with the right timeout error. `signal.reason` always says why it ended.
+ */
+export class AttemptScope {
+  private readonly controller = new AbortController();
+  private timer: NodeJS.Timeout | undefined;
+  private readonly onRequestAbort = () => this.abort(this.requestSignal.reason);
+
+  constructor(private readonly requestSignal: AbortSignal) {
+    if (requestSignal.aborted) this.controller.abort(requestSignal.reason);
+    else requestSignal.addEventListener('abort', this.onRequestAbort, { once: true });
+  }
+
+  get signal(): AbortSignal {
+    return this.controller.signal;
+  }
+
+  /** Aborts with `error` unless disarmed or re-armed within `ms`. */
+  arm(ms: number, error: () => GatewayError): void {
+    this.disarm();
+    this.timer = setTimeout(() => this.abort(error()), Math.max(0, ms));
+  }
+
+  /** Restarts the current timer (cheap: no new timer object), for idle timeouts. */
+  refresh(): void {
+    this.timer?.refresh();
+  }
+
+  disarm(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+  }
+
+  abort(reason: unknown): void {
+    if (!this.controller.signal.aborted) this.controller.abort(reason);
+  }
+
+  /** Ends the attempt: timers cleared, upstream aborted if still open, request listener removed. */
+  dispose(reason?: unknown): void {
+    this.disarm();
+    this.requestSignal.removeEventListener('abort', this.onRequestAbort);
+    this.abort(reason ?? new Error('attempt finished'));
+  }
+}

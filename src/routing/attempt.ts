@@ -1,0 +1,137 @@
+import type { ProviderSpec } from '../config/resolve.js';
+import { dialectRules, type DialectRules } from '../dialects/index.js';
+import type { Dialect } from '../errors/format.js';
+import { GatewayError } from '../errors/gateway-error.js';
+import { classifyInBandError, classifyUpstreamStatus, protocolError, type ClassifyContext } from '../providers/classify.js';
+import { SseFramingError, type SseEvent } from '../sse/decoder.js';
+import type { StreamTranslator, Translator } from '../translate/index.js';
+import { mapTransportError } from '../upstream/transport-errors.js';
+import type { UpstreamResponse } from '../upstream/types.js';
+import { AttemptScope } from './attempt-scope.js';
+import type { RequestContext } from './request-context.js';
+import type { ResolvedTarget } from './targets.js';
+import { UpstreamEvents } from './upstream-events.js';
+
+const MAX_ERROR_BODY = 64 * 1024;
+const MAX_JSON_BODY = 32 * 1024 * 1024;
+
+/** What an attempt hands over at its commit point; from here on the answer belongs to the client. */
+export type Committed =
+  | { kind: 'json'; body: string; ttfbMs: number }
+  | { kind: 'stream'; events: UpstreamEvents; head: SseEvent[]; translator: StreamTranslator; scope: AttemptScope; rules: DialectRules; classify: ClassifyContext; ttfbMs: number };
+
+export function upstreamDialect(provider: ProviderSpec, client: Dialect): Dialect {
+  return provider.dialect === 'any' ? client : provider.dialect;
+}
+
+/**
+ * One attempt on one target, up to its commit point: for JSON the whole valid body; for a stream
+ * the first meaningful event (content, tool call, thinking, or a finish). Every failure before
+ * that point is thrown as a GatewayError whose traits say whether the chain may move on; nothing
+ * has reached the client.
+ */
+export async function runAttempt(ctx: RequestContext, target: ResolvedTarget, translator: Translator): Promise<Committed> {
+  const { timeouts } = target.spec;
+  const dialect = upstreamDialect(target.provider.spec, ctx.clientDialect);
+  const rules = dialectRules(dialect);
+  const classify: ClassifyContext = { target: target.key.id, dialect, cooldowns: target.spec.cooldowns, secrets: ctx.secrets };
+  const scope = new AttemptScope(ctx.signal);
+  const started = performance.now();
+  const timeout = (what: string) => () =>
+    new GatewayError('GW_ERR_UPSTREAM_TIMEOUT', `${target.key.id}: ${what}`, { failure: { breaker: 'failure', origin: 'local', failover: true, retry: 'never' } });
+  let committed = false;
+  let responded = false;
+  try {
+    scope.arm(ctx.stream ? timeouts.headersMs : timeouts.responseMs, timeout(ctx.stream ? 'no response headers within timeouts.headersMs' : 'no complete response within timeouts.responseMs'));
+    const upstream = target.provider.prepare({ dialect, body: translator.request(ctx.request, target.model), stream: ctx.stream, forwarded: ctx.forwarded });
+    const response = await target.provider.transport.send(upstream, { signal: scope.signal, connectTimeoutMs: timeouts.connectMs });
+    responded = true;
+
+    if (response.status < 200 || response.status >= 300) {
+      throw classifyUpstreamStatus(response.status, response.headers, await readBody(response, MAX_ERROR_BODY, true), classify);
+    }
+    if (!ctx.stream) {
+      const body = await readBody(response, MAX_JSON_BODY, false);
+      checkCompletion(body, rules, classify);
+      committed = true;
+      return { kind: 'json', body: translator.response(body), ttfbMs: performance.now() - started };
+    }
+
+    if (!isEventStream(response)) {
+      const body = await readBody(response, MAX_ERROR_BODY, true);
+      checkCompletion(body, rules, classify);
+      throw protocolError(classify, 'answered a streaming request without an event stream');
+    }
+    scope.arm(timeouts.firstEventMs - (performance.now() - started), timeout('no answer within timeouts.firstEventMs'));
+    const events = new UpstreamEvents(response.body);
+    const stream = translator.stream();
+    const head: SseEvent[] = [];
+    for (;;) {
+      const event = await events.next();
+      if (!event) throw protocolError(classify, 'the event stream ended before the answer started');
+      let parsed: unknown;
+      try {
+        parsed = rules.parseEvent(event);
+      } catch (error) {
+        throw protocolError(classify, 'sent an event that is not valid JSON', error);
+      }
+      const meaning = rules.eventMeaning(event, parsed);
+      if (meaning === 'error') throw classifyInBandError(rules.errorInfo(parsed), classify);
+      if (meaning === 'terminal') throw protocolError(classify, 'the event stream ended before the answer started');
+      head.push(...stream.event(event, parsed));
+      if (meaning === 'content' || meaning === 'finish') {
+        scope.disarm();
+        committed = true;
+        return { kind: 'stream', events, head, translator: stream, scope, rules, classify, ttfbMs: performance.now() - started };
+      }
+    }
+  } catch (error) {
+    throw failureOf(error, scope, target.key.id, !responded);
+  } finally {
+    if (!committed) scope.dispose();
+  }
+}
+
+/** Why an attempt ended: the scope's abort reason wins (timeouts, client gone), then the thrown error. */
+function failureOf(error: unknown, scope: AttemptScope, target: string, beforeResponse: boolean): unknown {
+  if (scope.signal.aborted && !(error instanceof GatewayError && !isAbortReason(error, scope))) return scope.signal.reason;
+  if (error instanceof GatewayError) return error;
+  if (error instanceof SseFramingError) return new GatewayError('GW_ERR_UPSTREAM_PROTOCOL', `${target}: ${error.message}`, { failure: { breaker: 'failure', origin: 'external', failover: true, retry: 'never' } });
+  return mapTransportError(error, target, beforeResponse);
+}
+
+function isAbortReason(error: GatewayError, scope: AttemptScope): boolean {
+  return scope.signal.reason === error;
+}
+
+function checkCompletion(body: string, rules: DialectRules, classify: ClassifyContext): void {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(body);
+  } catch (error) {
+    throw protocolError(classify, 'answered with a body that is not valid JSON', error);
+  }
+  const problem = rules.bodyProblem(parsed);
+  if (problem === 'not-a-completion') throw protocolError(classify, 'answered with a body that is not a completion');
+  if (problem) throw classifyInBandError(problem, classify);
+}
+
+function isEventStream(response: UpstreamResponse): boolean {
+  const type = response.headers['content-type'];
+  return (Array.isArray(type) ? type[0] : type)?.toLowerCase().startsWith('text/event-stream') ?? false;
+}
+
+/** Reads a body up to `limit` bytes; past it, either truncates (error bodies) or fails (completions). */
+async function readBody(response: UpstreamResponse, limit: number, truncate: boolean): Promise<string> {
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for await (const chunk of response.body) {
+    size += chunk.byteLength;
+    if (size > limit) {
+      if (truncate) break;
+      throw new GatewayError('GW_ERR_UPSTREAM_PROTOCOL', `the response is larger than ${limit} bytes`, { failure: { breaker: 'failure', origin: 'external', failover: true, retry: 'never' } });
+    }
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}

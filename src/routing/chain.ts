@@ -1,0 +1,185 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { RouteSpec } from '../config/resolve.js';
+import type { ErrorCode } from '../errors/codes.js';
+import { GatewayError } from '../errors/gateway-error.js';
+import type { AttemptTicket, HealthStore } from '../health/types.js';
+import { translatorFor } from '../translate/index.js';
+import { runAttempt, upstreamDialect, type Committed } from './attempt.js';
+import { ClientClosedError, type RequestContext } from './request-context.js';
+import type { ResolvedTarget, TargetDirectory } from './targets.js';
+
+/** One line of the request's story, for the log and for the response headers. */
+export interface AttemptRecord {
+  target: string;
+  outcome: 'success' | 'failure' | 'cooldown' | 'ignored' | 'skipped';
+  code?: ErrorCode;
+  upstreamStatus?: number;
+  /** Why a target was not tried: open, probe_in_flight, cooldown, inactive, dialect, max_attempts. */
+  reason?: string;
+  ms?: number;
+}
+
+export interface ChainResult {
+  committed: Committed;
+  target: ResolvedTarget;
+  ticket: AttemptTicket;
+  attempts: AttemptRecord[];
+}
+
+export interface ChainDeps {
+  health: HealthStore;
+  targets: TargetDirectory;
+}
+
+/** Thrown when the chain ends without an answer; carries the attempts so the log tells the whole story. */
+export class ChainFailure extends Error {
+  constructor(
+    readonly error: GatewayError | ClientClosedError,
+    readonly attempts: AttemptRecord[],
+  ) {
+    super(error.message);
+  }
+}
+
+/**
+ * Walks the route's targets in order until one commits. A target whose breaker is open, whose
+ * cooldown runs or whose half-open probe is taken is skipped without an attempt; a failed attempt
+ * may be retried on the same target per its retry policy, then the chain moves on when the
+ * failure allows it. Attempts per request are bounded by the route's maxAttempts.
+ */
+export async function runChain(ctx: RequestContext, route: RouteSpec, deps: ChainDeps): Promise<ChainResult> {
+  const attempts: AttemptRecord[] = [];
+  const failures: GatewayError[] = [];
+  let made = 0;
+  let reopensAt: number | undefined;
+
+  for (const spec of route.targets) {
+    const target = deps.targets.resolve(spec, ctx.request.model);
+    const id = target.key.id;
+    if (spec.provider.inactiveReason) {
+      attempts.push({ target: id, outcome: 'skipped', reason: 'inactive' });
+      continue;
+    }
+    const translator = translatorFor(ctx.clientDialect, upstreamDialect(spec.provider, ctx.clientDialect));
+    if (!translator) {
+      attempts.push({ target: id, outcome: 'skipped', reason: 'dialect' });
+      continue;
+    }
+    let backoffRetries = spec.retry.retries;
+    let waitedOutRateLimit = false;
+    for (;;) {
+      if (made >= route.maxAttempts) {
+        attempts.push({ target: id, outcome: 'skipped', reason: 'max_attempts' });
+        break;
+      }
+      const admission = deps.health.admit(target.key);
+      if (!admission.admitted) {
+        attempts.push({ target: id, outcome: 'skipped', reason: admission.reason });
+        if (admission.untilMs !== undefined) reopensAt = Math.min(reopensAt ?? Infinity, admission.untilMs);
+        break;
+      }
+      made += 1;
+      const started = performance.now();
+      try {
+        const committed = await runAttempt(ctx, target, translator);
+        deps.health.record(admission.ticket, { kind: 'success', latencyMs: committed.ttfbMs });
+        attempts.push({ target: id, outcome: 'success', ms: elapsed(started) });
+        return { committed, target, ticket: admission.ticket, attempts };
+      } catch (thrown) {
+        const ms = elapsed(started);
+        if (!(thrown instanceof GatewayError) || !thrown.failure) {
+          // The client left, the request's deadline passed, or the gateway is draining: not the target's fault.
+          const code: ErrorCode = thrown instanceof GatewayError ? thrown.code : 'GW_ERR_INTERNAL';
+          deps.health.record(admission.ticket, { kind: 'ignored', code });
+          attempts.push({ target: id, outcome: 'ignored', code, ms });
+          throw new ChainFailure(thrown instanceof GatewayError || thrown instanceof ClientClosedError ? thrown : internalError(thrown), attempts);
+        }
+        const failure = thrown.failure;
+        const retryAfter = failure.retry === 'after-retry-after' && !waitedOutRateLimit && failure.retryAfterMs !== undefined && failure.retryAfterMs <= spec.retry.maxRetryAfterMs;
+        const backoff = failure.retry === 'backoff' && backoffRetries > 0;
+        const record: AttemptRecord = { target: id, outcome: failure.breaker === 'ignore' ? 'ignored' : failure.breaker, code: thrown.code, ms };
+        if (failure.upstreamStatus !== undefined) record.upstreamStatus = failure.upstreamStatus;
+        attempts.push(record);
+        if (failure.alert) ctx.log.error({ target: id, errCode: thrown.code, upstreamStatus: failure.upstreamStatus }, 'provider refused the gateway: check its credential and model name');
+
+        if (retryAfter) {
+          // A short Retry-After is waited out on the same target; only a second 429 starts a cooldown.
+          deps.health.record(admission.ticket, { kind: 'ignored', code: thrown.code });
+          waitedOutRateLimit = true;
+          failures.push(thrown);
+          if (await pause(failure.retryAfterMs!, ctx.signal)) continue;
+          throw new ChainFailure(abortReason(ctx.signal), attempts);
+        }
+        recordFailure(deps.health, admission.ticket, thrown);
+        failures.push(thrown);
+        if (!failure.failover || (thrown.code === 'GW_ERR_UPSTREAM_CONTEXT_LENGTH' && !route.contextOverflowFailover)) {
+          throw new ChainFailure(thrown, attempts);
+        }
+        if (backoff) {
+          backoffRetries -= 1;
+          if (await pause(Math.random() * spec.retry.backoffMs, ctx.signal)) continue;
+          throw new ChainFailure(abortReason(ctx.signal), attempts);
+        }
+        break;
+      }
+    }
+  }
+  throw new ChainFailure(exhausted(ctx.request.model, failures, attempts, reopensAt), attempts);
+}
+
+function recordFailure(health: HealthStore, ticket: AttemptTicket, error: GatewayError): void {
+  const failure = error.failure!;
+  if (failure.breaker === 'failure') health.record(ticket, { kind: 'failure', origin: failure.origin, code: error.code });
+  else if (failure.breaker === 'cooldown') health.record(ticket, { kind: 'cooldown', code: error.code, cooldownMs: failure.cooldownMs ?? 0 });
+  else health.record(ticket, { kind: 'ignored', code: error.code });
+}
+
+/** Waits unless the request ends first; false when it ended. */
+async function pause(ms: number, signal: AbortSignal): Promise<boolean> {
+  try {
+    await sleep(ms, undefined, { signal });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function abortReason(signal: AbortSignal): GatewayError | ClientClosedError {
+  const reason: unknown = signal.reason;
+  return reason instanceof GatewayError || reason instanceof ClientClosedError ? reason : internalError(reason);
+}
+
+function internalError(cause: unknown): GatewayError {
+  return new GatewayError('GW_ERR_INTERNAL', 'internal gateway error', { cause });
+}
+
+function elapsed(started: number): number {
+  return Math.round((performance.now() - started) * 10) / 10;
+}
+
+/** The error for a chain that ended without an answer (reliability.md §2.3). */
+function exhausted(model: string, failures: GatewayError[], attempts: AttemptRecord[], reopensAt: number | undefined): GatewayError {
+  const noRetry = { 'x-should-retry': 'false' };
+  if (failures.length === 0) {
+    if (reopensAt !== undefined) {
+      const seconds = Math.max(1, Math.ceil((reopensAt - Date.now()) / 1000));
+      return new GatewayError('GW_ERR_ROUTE_NO_HEALTHY_TARGET', `every target for model "${model}" is unavailable (open breaker or cooldown); retry in ${seconds} s`, { headers: { 'retry-after': String(seconds) } });
+    }
+    const reasons = attempts.map((a) => `${a.target}: ${a.reason}`).join(', ');
+    return new GatewayError('GW_ERR_ROUTE_NO_USABLE_TARGET', `no target can serve model "${model}" now (${reasons})`, attempts.some((a) => a.reason === 'probe_in_flight') ? { headers: { 'retry-after': '1' } } : {});
+  }
+  const last = failures[failures.length - 1]!;
+  const summary = failures.map((f) => f.message).join('; ');
+  if (failures.every((f) => f.code === 'GW_ERR_UPSTREAM_RATE_LIMITED')) {
+    const waits = failures.map((f) => f.failure?.cooldownMs ?? f.failure?.retryAfterMs ?? 1000);
+    return new GatewayError('GW_ERR_UPSTREAM_RATE_LIMITED', `every provider tried for model "${model}" is rate limiting: ${summary}`, { headers: { 'retry-after': String(Math.max(1, Math.ceil(Math.min(...waits) / 1000))) } });
+  }
+  if (failures.every((f) => f.code === 'GW_ERR_UPSTREAM_AUTH' || f.code === 'GW_ERR_UPSTREAM_MODEL_NOT_FOUND')) {
+    return new GatewayError('GW_ERR_UPSTREAM_AUTH', `every provider tried for model "${model}" refused the gateway's credential or model: ${summary}`, { headers: noRetry });
+  }
+  if (last.code === 'GW_ERR_UPSTREAM_CONTEXT_LENGTH' || last.code === 'GW_ERR_UPSTREAM_REJECTED') return last;
+  if (last.code === 'GW_ERR_UPSTREAM_TIMEOUT') {
+    return new GatewayError('GW_ERR_UPSTREAM_TIMEOUT', `all ${failures.length} attempts for model "${model}" failed, the last by timeout: ${summary}`, { headers: noRetry });
+  }
+  return new GatewayError('GW_ERR_ROUTE_CHAIN_EXHAUSTED', `all ${failures.length} attempts for model "${model}" failed: ${summary}`, { headers: noRetry });
+}

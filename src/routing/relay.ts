@@ -1,0 +1,101 @@
+import type { ErrorCode } from '../errors/codes.js';
+import { GatewayError } from '../errors/gateway-error.js';
+import type { StreamEnd } from '../health/types.js';
+import { classifyInBandError } from '../providers/classify.js';
+import { SseFramingError, type SseEvent } from '../sse/decoder.js';
+import { encodeSseEvent } from '../sse/encoder.js';
+import type { Committed } from './attempt.js';
+import { ClientClosedError } from './request-context.js';
+
+export interface RelayOutcome {
+  /** For the target's health. */
+  end: StreamEnd;
+  /** The error to send in-band, when the stream did not complete and the client is still there. */
+  error: GatewayError | undefined;
+  /** Unparsable events dropped from an otherwise healthy stream. */
+  dropped: number;
+  events: number;
+}
+
+type StreamCommit = Extract<Committed, { kind: 'stream' }>;
+
+/**
+ * Everything after the commit point of a stream: no failover any more. Events are pulled from the
+ * upstream only as fast as `write` accepts them. A cut, a stall past idleMs, an error event or a
+ * broken frame ends the stream with exactly one in-band error and no terminal event, so a
+ * truncated answer never looks complete. A stream that ends after its finish reason but without
+ * its end marker is completed at once.
+ */
+export async function relayStream(
+  commit: StreamCommit,
+  clientTerminal: SseEvent,
+  idleMs: number,
+  write: (chunk: string) => Promise<void>,
+): Promise<RelayOutcome> {
+  const { events, scope, rules, classify, translator } = commit;
+  const target = classify.target;
+  let dropped = 0;
+  let count = 0;
+  let finished = false;
+  const send = async (out: SseEvent[]) => {
+    for (const event of out) await write(encodeSseEvent(event));
+    count += out.length;
+  };
+  const failed = (code: ErrorCode, message: string, origin: 'local' | 'external' = 'local', error?: GatewayError): RelayOutcome => ({
+    end: { kind: 'failed', origin, code },
+    error: error ?? new GatewayError(code, message),
+    dropped,
+    events: count,
+  });
+
+  try {
+    await send(commit.head);
+    scope.arm(idleMs, () => new GatewayError('GW_ERR_STREAM_IDLE_TIMEOUT', `${target} went silent for more than timeouts.idleMs; the answer is incomplete`));
+    for (;;) {
+      let event: SseEvent | undefined;
+      try {
+        event = await events.next();
+      } catch (error) {
+        if (scope.signal.aborted) return endedBy(scope.signal.reason, dropped, count);
+        if (error instanceof SseFramingError) return failed('GW_ERR_STREAM_INTERRUPTED', `${target}: ${error.message}; the answer is incomplete`, 'external');
+        return failed('GW_ERR_STREAM_INTERRUPTED', `the connection to ${target} was lost; the answer is incomplete`);
+      }
+      scope.refresh();
+      if (!event) {
+        if (!finished) return failed('GW_ERR_STREAM_INTERRUPTED', `${target} ended the stream before the answer was complete`, 'external');
+        await send([clientTerminal]);
+        return { end: { kind: 'complete' }, error: undefined, dropped, events: count };
+      }
+      let parsed: unknown;
+      try {
+        parsed = rules.parseEvent(event);
+      } catch {
+        dropped += 1;
+        continue;
+      }
+      const meaning = rules.eventMeaning(event, parsed);
+      if (meaning === 'error') {
+        const cause = classifyInBandError(rules.errorInfo(parsed), classify);
+        return failed('GW_ERR_STREAM_INTERRUPTED', `${cause.message} after the answer had started; the answer is incomplete`, 'external');
+      }
+      if (meaning === 'finish') finished = true;
+      await send(translator.event(event, parsed));
+      if (meaning === 'terminal') return { end: { kind: 'complete' }, error: undefined, dropped, events: count };
+    }
+  } catch (error) {
+    // write() failed: the client is gone or the gateway is ending the stream.
+    return endedBy(scope.signal.aborted ? scope.signal.reason : error, dropped, count);
+  } finally {
+    events.close();
+    scope.dispose();
+  }
+}
+
+function endedBy(reason: unknown, dropped: number, events: number): RelayOutcome {
+  if (reason instanceof GatewayError && reason.code === 'GW_ERR_STREAM_IDLE_TIMEOUT') {
+    return { end: { kind: 'failed', origin: 'local', code: reason.code }, error: reason, dropped, events };
+  }
+  if (reason instanceof GatewayError) return { end: { kind: 'ignored' }, error: reason, dropped, events };
+  if (reason instanceof ClientClosedError) return { end: { kind: 'ignored' }, error: undefined, dropped, events };
+  return { end: { kind: 'ignored' }, error: new GatewayError('GW_ERR_INTERNAL', 'internal gateway error', { cause: reason }), dropped, events };
+}

@@ -1,0 +1,39 @@
+import { SseDecoder, type SseEvent } from '../sse/decoder.js';
+
+/** Pulls SSE events from an upstream body one at a time, so reading follows the client's pace. */
+export class UpstreamEvents {
+  private readonly iterator: AsyncIterator<Uint8Array>;
+  private readonly decoder = new SseDecoder();
+  private queue: SseEvent[] = [];
+  private cursor = 0;
+  private ended = false;
+
+  constructor(
+    body: AsyncIterable<Uint8Array>,
+    private readonly onChunk: () => void = () => {},
+  ) {
+    this.iterator = body[Symbol.asyncIterator]();
+  }
+
+  /** The next event, or undefined at the end of the body. Throws transport and framing errors. */
+  async next(): Promise<SseEvent | undefined> {
+    while (this.cursor >= this.queue.length) {
+      if (this.ended) return undefined;
+      const { value, done } = await this.iterator.next();
+      this.onChunk();
+      this.cursor = 0;
+      if (done) {
+        this.ended = true;
+        this.queue = this.decoder.end();
+      } else {
+        this.queue = this.decoder.push(value);
+      }
+    }
+    return this.queue[this.cursor++];
+  }
+
+  /** Stops reading; the caller aborts the request, this releases the iterator. */
+  close(): void {
+    void this.iterator.return?.().catch(() => {});
+  }
+}

@@ -1,0 +1,49 @@
+import { Agent } from 'undici';
+import type { SendOptions, Transport, UpstreamRequest, UpstreamResponse } from './types.js';
+
+/**
+ * undici with one keep-alive Agent per connect timeout. The gateway runs its own header, first
+ * event and idle timers (they differ per phase and per target), so undici's own body and header
+ * timeouts are only a generous backstop.
+ */
+export class HttpTransport implements Transport {
+  private readonly agents = new Map<number, Agent>();
+
+  async send(request: UpstreamRequest, options: SendOptions): Promise<UpstreamResponse> {
+    const response = await this.agentFor(options.connectTimeoutMs).request({
+      origin: new URL(request.url).origin,
+      path: pathOf(request.url),
+      method: 'POST',
+      headers: request.headers,
+      body: request.body,
+      signal: options.signal,
+    });
+    return { status: response.statusCode, headers: response.headers, body: response.body };
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.agents.values()].map((agent) => agent.close()));
+    this.agents.clear();
+  }
+
+  private agentFor(connectTimeoutMs: number): Agent {
+    let agent = this.agents.get(connectTimeoutMs);
+    if (!agent) {
+      agent = new Agent({
+        connect: { timeout: connectTimeoutMs },
+        // Below the idle timeout of common providers and proxies, so a pooled socket is not reused just as the far end closes it.
+        keepAliveTimeout: 4_000,
+        keepAliveMaxTimeout: 60_000,
+        headersTimeout: 0,
+        bodyTimeout: 0,
+      });
+      this.agents.set(connectTimeoutMs, agent);
+    }
+    return agent;
+  }
+}
+
+function pathOf(url: string): string {
+  const parsed = new URL(url);
+  return `${parsed.pathname}${parsed.search}`;
+}
