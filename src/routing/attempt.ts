@@ -94,14 +94,10 @@ export async function runAttempt(ctx: RequestContext, target: ResolvedTarget, tr
 
 /** Why an attempt ended: the scope's abort reason wins (timeouts, client gone), then the thrown error. */
 function failureOf(error: unknown, scope: AttemptScope, target: string, beforeResponse: boolean): unknown {
-  if (scope.signal.aborted && !(error instanceof GatewayError && !isAbortReason(error, scope))) return scope.signal.reason;
+  if (scope.signal.aborted) return scope.signal.reason;
   if (error instanceof GatewayError) return error;
   if (error instanceof SseFramingError) return new GatewayError('GW_ERR_UPSTREAM_PROTOCOL', `${target}: ${error.message}`, { failure: { breaker: 'failure', origin: 'external', failover: true, retry: 'never' } });
   return mapTransportError(error, target, beforeResponse);
-}
-
-function isAbortReason(error: GatewayError, scope: AttemptScope): boolean {
-  return scope.signal.reason === error;
 }
 
 function checkCompletion(body: string, rules: DialectRules, classify: ClassifyContext): void {
