@@ -20,6 +20,8 @@ export class SseDecoder {
   private readonly parser: EventSourceParser;
   private pending: SseEvent[] = [];
   private failure: Error | undefined;
+  /** The last text fed ended with a CR, already passed on as CRLF: an LF that follows it belongs to it. */
+  private afterCr = false;
 
   constructor() {
     this.parser = createParser({
@@ -33,7 +35,7 @@ export class SseDecoder {
 
   /** Events completed by this chunk. Throws SseFramingError when the stream cannot be framed. */
   push(chunk: Uint8Array): SseEvent[] {
-    this.parser.feed(this.text.decode(chunk, { stream: true }));
+    this.feed(this.text.decode(chunk, { stream: true }));
     if (this.failure) throw this.failure;
     const out = this.pending;
     this.pending = [];
@@ -43,9 +45,22 @@ export class SseDecoder {
   /** Events completed by the end of the stream (a final event without its blank line is discarded, per the SSE spec). */
   end(): SseEvent[] {
     const tail = this.text.decode();
-    if (tail) this.parser.feed(tail);
+    if (tail) this.feed(tail);
     const out = this.pending;
     this.pending = [];
     return out;
+  }
+
+  /**
+   * eventsource-parser holds back a chunk's final CR until it sees whether an LF follows, so a
+   * CR-only stream's events came one chunk late and its last event was lost. A trailing CR is
+   * passed on as CRLF at once, and an LF that then starts the next text is dropped.
+   */
+  private feed(text: string): void {
+    if (text === '') return;
+    let line = this.afterCr && text.startsWith('\n') ? text.slice(1) : text;
+    this.afterCr = line.endsWith('\r');
+    if (this.afterCr) line += '\n';
+    if (line !== '') this.parser.feed(line);
   }
 }

@@ -1,0 +1,38 @@
+/**
+ * A deliberately fast fake provider for benchmarks: answers every chat completion at once, as JSON
+ * or as a short SSE stream, so what is measured is the gateway, not the upstream.
+ * Run as a child process: prints `{"port":N}` on stdout when listening.
+ */
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+const completion = JSON.stringify({
+  id: 'chatcmpl-bench',
+  object: 'chat.completion',
+  created: 0,
+  model: 'bench',
+  choices: [{ index: 0, message: { role: 'assistant', content: 'Hello from the benchmark upstream.' }, finish_reason: 'stop' }],
+  usage: { prompt_tokens: 10, completion_tokens: 8, total_tokens: 18 },
+});
+const chunk = (delta: object, finish: string | null) => `data: ${JSON.stringify({ id: 'chatcmpl-bench', object: 'chat.completion.chunk', created: 0, model: 'bench', choices: [{ index: 0, delta, finish_reason: finish }] })}\n\n`;
+const stream = [chunk({ role: 'assistant', content: '' }, null), ...['Hello', ' from', ' the', ' benchmark', ' upstream.'].map((t) => chunk({ content: t }, null)), chunk({}, 'stop'), 'data: [DONE]\n\n'].join('');
+
+const server = createServer((req, res) => {
+  const parts: Buffer[] = [];
+  req.on('data', (c: Buffer) => parts.push(c));
+  req.on('end', () => {
+    const wantsStream = Buffer.concat(parts).includes('"stream":true');
+    if (wantsStream) {
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      res.end(stream);
+    } else {
+      res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(completion) });
+      res.end(completion);
+    }
+  });
+});
+server.keepAliveTimeout = 60_000;
+server.listen(0, '127.0.0.1', () => {
+  process.stdout.write(`${JSON.stringify({ port: (server.address() as AddressInfo).port })}\n`);
+});
+process.on('SIGTERM', () => server.close(() => process.exit(0)));
