@@ -59,9 +59,9 @@ export class TargetBreaker {
     this.breaker = new CircuitBreaker((failed: boolean) => (failed ? Promise.reject(FAILED) : Promise.resolve()), this.opossumOptions);
     this.breaker.on('open', () => {
       this.consecutiveOpens += 1;
-      this.enter('open');
-      this.openUntil = this.since + (this.opossumOptions.resetTimeout ?? 0);
       this.probeInFlight = false;
+      this.openUntil = Date.now() + (this.opossumOptions.resetTimeout ?? 0);
+      this.enter('open');
       // opossum has already started this open's timer; the next open waits longer.
       this.opossumOptions.resetTimeout = this.openDuration(this.consecutiveOpens + 1);
     });

@@ -82,8 +82,8 @@ export function completionHandler(dialect: Dialect, deps: CompletionDeps) {
       }
 
       const { committed, target, ticket, attempts } = result;
-      const answered = { 'x-switchyard-target': target.key.id, 'x-switchyard-attempts': String(attemptsMade(attempts)) };
-      Object.assign(summary, { attempts, target: target.key.id, ttfbMs: round(committed.ttfbMs) });
+      const answered = { 'x-switchyard-target': target.id, 'x-switchyard-attempts': String(attemptsMade(attempts)) };
+      Object.assign(summary, { attempts, target: target.id, ttfbMs: round(committed.ttfbMs) });
       if (committed.kind === 'json') {
         summary.status = 200;
         void reply.code(200).headers({ ...answered, 'content-type': 'application/json' }).send(committed.body);
@@ -107,7 +107,7 @@ export function completionHandler(dialect: Dialect, deps: CompletionDeps) {
         summary.errCode = outcome.error.code;
         await write(renderStreamError(dialect, outcome.error, request.id)).catch(() => {});
       }
-      if (outcome.dropped > 0) request.log.warn({ target: target.key.id, dropped: outcome.dropped }, 'dropped unparsable upstream events');
+      if (outcome.dropped > 0) request.log.warn({ target: target.id, dropped: outcome.dropped }, 'dropped unparsable upstream events');
       reply.raw.end();
     } finally {
       clearTimeout(deadline);

@@ -19,10 +19,18 @@ export class AttemptScope {
     return this.controller.signal;
   }
 
-  /** Aborts with `error` unless disarmed or re-armed within `ms`. */
-  arm(ms: number, error: () => GatewayError): void {
+  /**
+   * Aborts with `error` unless disarmed or re-armed within `ms`. With `waiting`, the timer only
+   * fires while it returns true; otherwise it starts over (an idle timeout must not count the time
+   * spent waiting for a slow client to read).
+   */
+  arm(ms: number, error: () => GatewayError, waiting?: () => boolean): void {
     this.disarm();
-    this.timer = setTimeout(() => this.abort(error()), Math.max(0, ms));
+    const timer = setTimeout(() => {
+      if (waiting && !waiting()) timer.refresh();
+      else this.abort(error());
+    }, Math.max(0, ms));
+    this.timer = timer;
   }
 
   /** Restarts the current timer (cheap: no new timer object), for idle timeouts. */

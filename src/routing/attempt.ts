@@ -34,11 +34,11 @@ export async function runAttempt(ctx: RequestContext, target: ResolvedTarget, tr
   const { timeouts } = target.spec;
   const dialect = upstreamDialect(target.provider.spec, ctx.clientDialect);
   const rules = dialectRules(dialect);
-  const classify: ClassifyContext = { target: target.key.id, dialect, cooldowns: target.spec.cooldowns, secrets: ctx.secrets };
+  const classify: ClassifyContext = { target: target.id, dialect, cooldowns: target.spec.cooldowns, secrets: ctx.secrets };
   const scope = new AttemptScope(ctx.signal);
   const started = performance.now();
   const timeout = (what: string) => () =>
-    new GatewayError('GW_ERR_UPSTREAM_TIMEOUT', `${target.key.id}: ${what}`, { failure: { breaker: 'failure', origin: 'local', failover: true, retry: 'never' } });
+    new GatewayError('GW_ERR_UPSTREAM_TIMEOUT', `${target.id}: ${what}`, { failure: { breaker: 'failure', origin: 'local', failover: true, retry: 'never' } });
   let committed = false;
   let responded = false;
   try {
@@ -86,7 +86,7 @@ export async function runAttempt(ctx: RequestContext, target: ResolvedTarget, tr
       }
     }
   } catch (error) {
-    throw failureOf(error, scope, target.key.id, !responded);
+    throw failureOf(error, scope, target.id, !responded);
   } finally {
     if (!committed) scope.dispose();
   }

@@ -55,7 +55,7 @@ export async function runChain(ctx: RequestContext, route: RouteSpec, deps: Chai
 
   for (const spec of route.targets) {
     const target = deps.targets.resolve(spec, ctx.request.model);
-    const id = target.key.id;
+    const id = target.id;
     if (spec.provider.inactiveReason) {
       attempts.push({ target: id, outcome: 'skipped', reason: 'inactive' });
       continue;

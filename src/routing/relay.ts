@@ -50,11 +50,14 @@ export async function relayStream(
 
   try {
     await send(commit.head);
-    scope.arm(idleMs, () => new GatewayError('GW_ERR_STREAM_IDLE_TIMEOUT', `${target} went silent for more than timeouts.idleMs; the answer is incomplete`));
+    let reading = false;
+    scope.arm(idleMs, () => new GatewayError('GW_ERR_STREAM_IDLE_TIMEOUT', `${target} went silent for more than timeouts.idleMs; the answer is incomplete`), () => reading);
     for (;;) {
       let event: SseEvent | undefined;
       try {
+        reading = true;
         event = await events.next();
+        reading = false;
       } catch (error) {
         if (scope.signal.aborted) return endedBy(scope.signal.reason, dropped, count);
         if (error instanceof SseFramingError) return failed('GW_ERR_STREAM_INTERRUPTED', `${target}: ${error.message}; the answer is incomplete`, 'external');

@@ -2,8 +2,12 @@ import type { TargetSpec } from '../config/resolve.js';
 import type { HealthStore, TargetKey } from '../health/types.js';
 import type { Provider } from '../providers/provider.js';
 
+const MAX_PASS_THROUGH_MODELS = 256;
+
 /** One concrete target of a request: a configured target with its upstream model decided. */
 export interface ResolvedTarget {
+  /** `<provider>/<model>` as called: what headers and logs name. */
+  id: string;
   spec: TargetSpec;
   provider: Provider;
   model: string;
@@ -17,6 +21,7 @@ export interface ResolvedTarget {
  */
 export class TargetDirectory {
   private readonly keys = new Map<string, TargetKey>();
+  private readonly passThrough = new Map<string, number>();
 
   constructor(
     private readonly providers: ReadonlyMap<string, Provider>,
@@ -25,13 +30,21 @@ export class TargetDirectory {
 
   resolve(spec: TargetSpec, requestedModel: string): ResolvedTarget {
     const model = spec.model ?? requestedModel;
-    const id = `${spec.provider.name}/${model}`;
-    let key = this.keys.get(id);
-    if (!key) {
-      key = { id, provider: spec.provider.name, model, breaker: spec.breaker };
-      this.keys.set(id, key);
-      this.health.register(key);
-    }
-    return { spec, provider: this.providers.get(spec.provider.name)!, model, key };
+    return { id: `${spec.provider.name}/${model}`, spec, provider: this.providers.get(spec.provider.name)!, model, key: this.keyFor(spec, model) };
+  }
+
+  private keyFor(spec: TargetSpec, model: string): TargetKey {
+    const provider = spec.provider.name;
+    const id = `${provider}/${model}`;
+    const known = this.keys.get(id);
+    if (known) return known;
+    // Pass-through targets take model names from clients: past a bound they share one breaker per provider, so arbitrary names cannot grow memory.
+    const passThroughCount = this.passThrough.get(provider) ?? 0;
+    if (spec.model === undefined && passThroughCount >= MAX_PASS_THROUGH_MODELS) return this.keyFor({ ...spec, model: '*' }, '*');
+    if (spec.model === undefined) this.passThrough.set(provider, passThroughCount + 1);
+    const key: TargetKey = { id, provider, model, breaker: spec.breaker };
+    this.keys.set(id, key);
+    this.health.register(key);
+    return key;
   }
 }

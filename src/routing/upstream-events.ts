@@ -8,10 +8,7 @@ export class UpstreamEvents {
   private cursor = 0;
   private ended = false;
 
-  constructor(
-    body: AsyncIterable<Uint8Array>,
-    private readonly onChunk: () => void = () => {},
-  ) {
+  constructor(body: AsyncIterable<Uint8Array>) {
     this.iterator = body[Symbol.asyncIterator]();
   }
 
@@ -20,7 +17,6 @@ export class UpstreamEvents {
     while (this.cursor >= this.queue.length) {
       if (this.ended) return undefined;
       const { value, done } = await this.iterator.next();
-      this.onChunk();
       this.cursor = 0;
       if (done) {
         this.ended = true;
