@@ -88,7 +88,8 @@ export async function runAttempt(ctx: RequestContext, target: ResolvedTarget, tr
   } catch (error) {
     throw failureOf(error, scope, target.id, !responded);
   } finally {
-    if (!committed) scope.dispose();
+    // A committed stream's scope lives on in the relay; everything else ends here.
+    if (!committed || !ctx.stream) scope.dispose();
   }
 }
 
