@@ -62,7 +62,8 @@ export function createGateway(config: GatewayConfig, logger: Logger): Gateway {
 
   // Keep the raw body next to the parsed one, with fastify's own parser and its prototype-poisoning guards.
   const parseJson = app.getDefaultJsonParser('error', 'error');
-  app.removeContentTypeParser('application/json');
+  // Only JSON is accepted: fastify's default text/plain parser would turn a text body into a string and a 400 instead of a 415.
+  app.removeContentTypeParser(['application/json', 'text/plain']);
   app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
     request.rawBody = body as string;
     parseJson(request, body as string, done);
@@ -96,6 +97,7 @@ export function createGateway(config: GatewayConfig, logger: Logger): Gateway {
         await inflight.drained(1_000);
       }
       // Keep-alive sockets that went idle after close() began would otherwise hold it open.
+      app.server.closeIdleConnections();
       await Promise.race([closing, sleep(1_000)]);
       app.server.closeAllConnections();
       await closing;

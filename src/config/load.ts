@@ -3,8 +3,8 @@ import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { formatPath, suggest } from './paths.js';
 import { interpolateEnv, type InterpolationError } from './interpolate.js';
-import { configSchema, type ConfigFile } from './schema.js';
-import { resolveConfig, type GatewayConfig } from './resolve.js';
+import { configSchema } from './schema.js';
+import { providerReferenceProblems, resolveConfig, type GatewayConfig } from './resolve.js';
 
 /** Every problem of a configuration file, each naming its exact path. */
 export class ConfigError extends Error {
@@ -90,15 +90,16 @@ export function parseConfig(raw: unknown, env: NodeJS.ProcessEnv, source = 'conf
   const interpolated = interpolateEnv(raw ?? {}, env, envErrors);
   const problems = envErrors.map((e) => `${formatPath(e.path)}: ${e.message}`);
   const parsed = configSchema.safeParse(interpolated);
-  if (!parsed.success) problems.push(...parsed.error.issues.flatMap((issue) => describeIssue(issue, interpolated)));
-  if (problems.length > 0 || !parsed.success) throw new ConfigError(source, problems);
-  return resolveOrThrow(parsed.data, env, source);
-}
-
-function resolveOrThrow(file: ConfigFile, env: NodeJS.ProcessEnv, source: string): GatewayConfig {
-  const { config, problems } = resolveConfig(file, env);
+  if (!parsed.success) {
+    problems.push(...parsed.error.issues.flatMap((issue) => describeIssue(issue, interpolated)));
+    // Provider references are checked on the rejected tree too, so one run names every problem.
+    problems.push(...providerReferenceProblems(interpolated));
+    throw new ConfigError(source, problems);
+  }
+  const resolved = resolveConfig(parsed.data, env);
+  problems.push(...resolved.problems);
   if (problems.length > 0) throw new ConfigError(source, problems);
-  return config;
+  return resolved.config;
 }
 
 /** Reads, interpolates and validates a YAML configuration file. */

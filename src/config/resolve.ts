@@ -63,10 +63,9 @@ const GLOB_CHARS = /[*?[\]{}!()+@]/;
 
 /** Layers defaults ← top level ← provider ← target, reporting references to unknown providers. */
 export function resolveConfig(file: ConfigFile, env: NodeJS.ProcessEnv): { config: GatewayConfig; problems: string[] } {
-  const problems: string[] = [];
   const providers = new Map<string, ProviderSpec>();
   for (const [name, provider] of Object.entries(file.providers)) providers.set(name, resolveProvider(name, provider));
-  const providerNames = [...providers.keys()];
+  const problems: string[] = providerReferenceProblems(file);
 
   const routes: RouteSpec[] = [];
   const seenExact = new Set<string>();
@@ -78,11 +77,7 @@ export function resolveConfig(file: ConfigFile, env: NodeJS.ProcessEnv): { confi
     route.targets.forEach((target, targetIndex) => {
       const ref = typeof target === 'string' ? { provider: target } : target;
       const provider = providers.get(ref.provider);
-      if (!provider) {
-        const path = formatPath(['routes', routeIndex, 'targets', targetIndex, ...(typeof target === 'string' ? [] : ['provider'])]);
-        problems.push(`${path}: unknown provider "${ref.provider}"${suggest(ref.provider, providerNames)}`);
-        return;
-      }
+      if (!provider) return; // reported by providerReferenceProblems
       const raw = file.providers[ref.provider]!;
       const layered: Partial<Pick<Exclude<typeof target, string>, 'timeouts' | 'breaker' | 'retry' | 'cooldowns'>> = typeof target === 'string' ? {} : target;
       targets.push({
@@ -134,4 +129,26 @@ function resolveProvider(name: string, provider: ProviderConfig): ProviderSpec {
     mock: undefined,
     inactiveReason: keyMissing ? 'its apiKey is empty (is the key variable set?)' : undefined,
   };
+}
+
+const isRecord = (value: unknown): value is Record<string, unknown> => value !== null && typeof value === 'object' && !Array.isArray(value);
+
+/**
+ * Targets that name a provider the file does not define. Works on any tree, valid or not, so a
+ * file with schema errors still gets these reported in the same run.
+ */
+export function providerReferenceProblems(tree: unknown): string[] {
+  if (!isRecord(tree) || !isRecord(tree.providers) || !Array.isArray(tree.routes)) return [];
+  const names = Object.keys(tree.providers);
+  const problems: string[] = [];
+  tree.routes.forEach((route: unknown, routeIndex) => {
+    if (!isRecord(route) || !Array.isArray(route.targets)) return;
+    route.targets.forEach((target: unknown, targetIndex) => {
+      const bare = typeof target === 'string';
+      const name = bare ? target : isRecord(target) && typeof target.provider === 'string' ? target.provider : undefined;
+      if (name === undefined || names.includes(name)) return;
+      problems.push(`${formatPath(['routes', routeIndex, 'targets', targetIndex, ...(bare ? [] : ['provider'])])}: unknown provider "${name}"${suggest(name, names)}`);
+    });
+  });
+  return problems;
 }

@@ -32,7 +32,8 @@ export function openaiBodyProblem(parsed: unknown): ProviderErrorInfo | 'not-a-c
 }
 
 export function openaiErrorInfo(parsed: unknown): ProviderErrorInfo {
-  const error = isObject(parsed) && isObject(parsed.error) ? parsed.error : {};
+  // vLLM up to 0.9 puts the fields at the top level: {"object":"error","message":…,"type":"BadRequestError","code":400}.
+  const error = isObject(parsed) && isObject(parsed.error) ? parsed.error : isObject(parsed) && parsed.object === 'error' ? parsed : {};
   return {
     type: typeof error.type === 'string' ? error.type : undefined,
     code: typeof error.code === 'string' || typeof error.code === 'number' ? String(error.code) : undefined,

@@ -93,7 +93,11 @@ export class TargetBreaker {
     switch (outcome.kind) {
       case 'success':
         this.addLatency(outcome.latencyMs);
-        if (current) this.fire(false);
+        if (current) {
+          // A stream that started may still break: only its clean end ends a run of failures.
+          if (outcome.complete) this.consecutiveFailures = 0;
+          this.fire(false);
+        }
         return;
       case 'failure':
         this.noteError(outcome.code);

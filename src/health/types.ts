@@ -28,7 +28,8 @@ export type Admission =
  * body of a non-stream). Three-valued on purpose: an ignored outcome never moves a breaker.
  */
 export type AttemptOutcome =
-  | { kind: 'success'; latencyMs: number }
+  /** `complete`: the whole answer is in (a JSON body); a stream's success is only its start, its end is told by recordStreamEnd. */
+  | { kind: 'success'; latencyMs: number; complete: boolean }
   | { kind: 'failure'; origin: FailureOrigin; code: ErrorCode }
   | { kind: 'cooldown'; code: ErrorCode; cooldownMs: number }
   | { kind: 'ignored'; code: ErrorCode };

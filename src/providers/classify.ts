@@ -14,7 +14,8 @@ export interface ClassifyContext {
   secrets: readonly string[];
 }
 
-const CONTEXT_LENGTH = /context[_ ]length|context window|maximum context|prompt is too long|too many tokens|exceeds? (?:the )?(?:model'?s? )?(?:maximum|context)|input length and `?max_tokens`? exceed/i;
+// Moonshot: "exceeded model token limit"; Zhipu (1261): "Prompt exceeds max length"; Bailian/DashScope: "Range of input length should be [1, N]".
+const CONTEXT_LENGTH = /context[_ ]length|context window|maximum context|prompt is too long|too many tokens|exceeds? (?:the )?(?:model'?s? )?(?:maximum|context)|input length and `?max_tokens`? exceed|exceeded model token limit|prompt exceeds max length|range of input length should be/i;
 const QUOTA = /insufficient[_ ]quota|billing|spend(?:ing)?[_ ]limit|credit balance|quota exceeded|arrearage|balance/i;
 
 export function parseProviderError(bodyText: string, dialect: Dialect): ProviderErrorInfo {
@@ -48,7 +49,8 @@ function first(value: string | string[] | undefined): string | undefined {
  */
 export function classifyUpstreamStatus(status: number, headers: Record<string, string | string[] | undefined>, bodyText: string, ctx: ClassifyContext): GatewayError {
   const info = parseProviderError(bodyText, ctx.dialect);
-  const described = `${ctx.target} answered ${status}${info.type ? ` (${info.type})` : ''}`;
+  // The type is the provider's text too: sanitised like any message a client may see.
+  const described = `${ctx.target} answered ${status}${info.type ? ` (${sanitiseProviderMessage(info.type, ctx.secrets)})` : ''}`;
   const hint = `${info.type ?? ''} ${info.code ?? ''} ${info.message ?? ''}`;
   const failure = (traits: Omit<FailureTraits, 'upstreamStatus'>): FailureTraits => ({ ...traits, upstreamStatus: status });
 
@@ -76,7 +78,8 @@ export function classifyUpstreamStatus(status: number, headers: Record<string, s
   }
   if (status >= 400 && status < 500) {
     const reason = sanitiseProviderMessage(info.message ?? `the provider rejected the request (${status})`, ctx.secrets);
-    if (CONTEXT_LENGTH.test(hint)) {
+    // A 413 is about the request's bytes (Anthropic: "Request exceeds the maximum size"), not a context window.
+    if (status !== 413 && CONTEXT_LENGTH.test(hint)) {
       return new GatewayError('GW_ERR_UPSTREAM_CONTEXT_LENGTH', `${ctx.target}: ${reason}`, {
         status: 400,
         failure: failure({ breaker: 'ignore', origin: 'external', failover: true, retry: 'never' }),
@@ -116,7 +119,7 @@ export function classifyInBandError(info: ProviderErrorInfo, ctx: ClassifyContex
       failure: { breaker: 'cooldown', origin: 'external', failover: true, retry: 'never', cooldownMs: ctx.cooldowns.rateLimitMs },
     });
   }
-  return new GatewayError('GW_ERR_UPSTREAM_SERVER', `${ctx.target} reported an error${info.type ? ` (${info.type})` : ''}`, {
+  return new GatewayError('GW_ERR_UPSTREAM_SERVER', `${ctx.target} reported an error${info.type ? ` (${sanitiseProviderMessage(info.type, ctx.secrets)})` : ''}`, {
     failure: { breaker: 'failure', origin: 'external', failover: true, retry: 'backoff' },
   });
 }

@@ -82,7 +82,7 @@ export async function runChain(ctx: RequestContext, route: RouteSpec, deps: Chai
       const started = performance.now();
       try {
         const committed = await runAttempt(ctx, target, translator);
-        deps.health.record(admission.ticket, { kind: 'success', latencyMs: committed.ttfbMs });
+        deps.health.record(admission.ticket, { kind: 'success', latencyMs: committed.ttfbMs, complete: committed.kind === 'json' });
         attempts.push({ target: id, outcome: 'success', ms: elapsed(started) });
         return { committed, target, ticket: admission.ticket, attempts };
       } catch (thrown) {
