@@ -91,7 +91,9 @@ export function parseConfig(raw: unknown, env: NodeJS.ProcessEnv, source = 'conf
   const problems = envErrors.map((e) => `${formatPath(e.path)}: ${e.message}`);
   const parsed = configSchema.safeParse(interpolated);
   if (!parsed.success) {
-    problems.push(...parsed.error.issues.flatMap((issue) => describeIssue(issue, interpolated)));
+    // A value already reported as an unset variable needs no second complaint about its type.
+    const unset = new Set(envErrors.map((e) => formatPath(e.path)));
+    problems.push(...parsed.error.issues.filter((issue) => !unset.has(formatPath(issue.path))).flatMap((issue) => describeIssue(issue, interpolated)));
     // Provider references are checked on the rejected tree too, so one run names every problem.
     problems.push(...providerReferenceProblems(interpolated));
     throw new ConfigError(source, problems);

@@ -16,6 +16,8 @@ export interface ClassifyContext {
 
 // Moonshot: "exceeded model token limit"; Zhipu (1261): "Prompt exceeds max length"; Bailian/DashScope: "Range of input length should be [1, N]".
 const CONTEXT_LENGTH = /context[_ ]length|context window|maximum context|prompt is too long|too many tokens|exceeds? (?:the )?(?:model'?s? )?(?:maximum|context)|input length and `?max_tokens`? exceed|exceeded model token limit|prompt exceeds max length|range of input length should be/i;
+/** Anthropic answers an exhausted balance with a 400: it is our account, not the client's request. */
+const BILLING = /credit balance|billing/i;
 const QUOTA = /insufficient[_ ]quota|billing|spend(?:ing)?[_ ]limit|credit balance|quota exceeded|arrearage|balance/i;
 
 export function parseProviderError(bodyText: string, dialect: Dialect): ProviderErrorInfo {
@@ -34,7 +36,8 @@ export function retryAfterMs(headers: Record<string, string | string[] | undefin
   const value = first(headers['retry-after'])?.trim();
   if (!value) return undefined;
   if (/^\d+(\.\d+)?$/.test(value)) return Math.ceil(Number(value) * 1000);
-  const date = Date.parse(value);
+  // An HTTP date has a day or month name; anything else (like "-5") is not a Retry-After.
+  const date = /[a-z]/i.test(value) ? Date.parse(value) : Number.NaN;
   return Number.isNaN(date) ? undefined : Math.max(0, date - now);
 }
 
@@ -61,7 +64,7 @@ export function classifyUpstreamStatus(status: number, headers: Record<string, s
       failure: failure({ breaker: 'cooldown', origin: 'external', failover: true, retry: after === undefined ? 'never' : 'after-retry-after', ...(after === undefined ? {} : { retryAfterMs: after }), cooldownMs }),
     });
   }
-  if (status === 401 || status === 402 || status === 403 || status === 429) {
+  if (status === 401 || status === 402 || status === 403 || status === 429 || (status === 400 && BILLING.test(hint))) {
     return new GatewayError('GW_ERR_UPSTREAM_AUTH', `${described}: the gateway's credential for this provider was refused or is out of quota`, {
       failure: failure({ breaker: 'cooldown', origin: 'external', failover: true, retry: 'never', cooldownMs: ctx.cooldowns.credentialMs, alert: true }),
     });
