@@ -97,7 +97,7 @@ export async function runChain(ctx: RequestContext, route: RouteSpec, deps: Chai
         const failure = thrown.failure;
         const retryAfter = failure.retry === 'after-retry-after' && !waitedOutRateLimit && failure.retryAfterMs !== undefined && failure.retryAfterMs <= spec.retry.maxRetryAfterMs;
         const backoff = failure.retry === 'backoff' && backoffRetries > 0;
-        const record: AttemptRecord = { target: id, outcome: failure.breaker === 'ignore' ? 'ignored' : failure.breaker, code: thrown.code, ms };
+        const record: AttemptRecord = { target: id, outcome: failure.breaker === 'ignore' || retryAfter ? 'ignored' : failure.breaker, code: thrown.code, ms };
         if (failure.upstreamStatus !== undefined) record.upstreamStatus = failure.upstreamStatus;
         attempts.push(record);
         if (failure.alert) ctx.log.error({ target: id, errCode: thrown.code, upstreamStatus: failure.upstreamStatus }, 'provider refused the gateway: check its credential and model name');
@@ -173,6 +173,9 @@ function exhausted(model: string, failures: GatewayError[], attempts: AttemptRec
   if (failures.every((f) => f.code === 'GW_ERR_UPSTREAM_RATE_LIMITED')) {
     const waits = failures.map((f) => f.failure?.cooldownMs ?? f.failure?.retryAfterMs ?? 1000);
     return new GatewayError('GW_ERR_UPSTREAM_RATE_LIMITED', `every provider tried for model "${model}" is rate limiting: ${summary}`, { headers: { 'retry-after': String(Math.max(1, Math.ceil(Math.min(...waits) / 1000))) } });
+  }
+  if (failures.every((f) => f.code === 'GW_ERR_UPSTREAM_MODEL_NOT_FOUND')) {
+    return new GatewayError('GW_ERR_UPSTREAM_MODEL_NOT_FOUND', `no provider tried for model "${model}" knows its configured upstream model: ${summary}`, { headers: noRetry });
   }
   if (failures.every((f) => f.code === 'GW_ERR_UPSTREAM_AUTH' || f.code === 'GW_ERR_UPSTREAM_MODEL_NOT_FOUND')) {
     return new GatewayError('GW_ERR_UPSTREAM_AUTH', `every provider tried for model "${model}" refused the gateway's credential or model: ${summary}`, { headers: noRetry });
