@@ -1,4 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { reader } from './stream-reader.js';
 import { Agent, request } from 'undici';
 import {
   anthropic,
@@ -36,37 +37,6 @@ function post(up: FakeUpstream, body: object | string, opts: { path?: string; si
     body: typeof body === 'string' ? body : JSON.stringify(body),
     ...(opts.signal ? { signal: opts.signal } : {}),
   });
-}
-
-/** Incremental reader so tests can assert on the stream in lockstep with the upstream. */
-function reader(body: AsyncIterable<Uint8Array>) {
-  const it = body[Symbol.asyncIterator]();
-  const decoder = new TextDecoder();
-  let buffered = '';
-  return {
-    async until(marker: string): Promise<string> {
-      while (!buffered.includes(marker)) {
-        const { value, done } = await it.next();
-        if (done) throw new Error(`stream ended before ${JSON.stringify(marker)}; got ${JSON.stringify(buffered)}`);
-        buffered += decoder.decode(value, { stream: true });
-      }
-      const end = buffered.indexOf(marker) + marker.length;
-      const out = buffered.slice(0, end);
-      buffered = buffered.slice(end);
-      return out;
-    },
-    async rest(): Promise<string> {
-      for (;;) {
-        const { value, done } = await it.next();
-        if (done) {
-          const out = buffered + decoder.decode();
-          buffered = '';
-          return out;
-        }
-        buffered += decoder.decode(value, { stream: true });
-      }
-    },
-  };
 }
 
 interface SseEvent {

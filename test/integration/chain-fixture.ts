@@ -9,6 +9,8 @@ import { expect, vi } from 'vitest';
 import { startFakeUpstream, type Dialect, type FakeUpstream, type Frame } from '../helpers/fake-upstream.js';
 import { completion, startGateway, type TestGateway } from '../helpers/gateway.js';
 
+export { reader } from '../helpers/stream-reader.js';
+
 export const P1_KEY = 'sk-test-p1-key-0001';
 export const P2_KEY = 'sk-test-p2-key-0002';
 export const MESSAGES = [{ role: 'user', content: 'hi' }];
@@ -90,47 +92,6 @@ export function asEvents(frames: Frame[]): SseEvent[] {
     const data = typeof frame.data === 'string' ? frame.data : JSON.stringify(frame.data);
     return frame.event === undefined ? { data } : { event: frame.event, data };
   });
-}
-
-/** Incremental reader of a response body, to follow a stream in lockstep with the upstream. */
-export function reader(body: AsyncIterable<Uint8Array>) {
-  const it = body[Symbol.asyncIterator]();
-  const decoder = new TextDecoder();
-  let buffered = '';
-  let all = '';
-  return {
-    async until(marker: string): Promise<string> {
-      while (!buffered.includes(marker)) {
-        const { value, done } = await it.next();
-        if (done) throw new Error(`stream ended before ${JSON.stringify(marker)}; got ${JSON.stringify(buffered)}`);
-        const text = decoder.decode(value, { stream: true });
-        buffered += text;
-        all += text;
-      }
-      const end = buffered.indexOf(marker) + marker.length;
-      const out = buffered.slice(0, end);
-      buffered = buffered.slice(end);
-      return out;
-    },
-    async rest(): Promise<string> {
-      for (;;) {
-        const { value, done } = await it.next();
-        if (done) {
-          const out = buffered + decoder.decode();
-          all += decoder.decode();
-          buffered = '';
-          return out;
-        }
-        const text = decoder.decode(value, { stream: true });
-        buffered += text;
-        all += text;
-      }
-    },
-    /** Everything read so far. */
-    get all() {
-      return all;
-    },
-  };
 }
 
 /** A port that was listened on and then closed: connecting to it is refused. */
