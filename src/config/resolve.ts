@@ -1,5 +1,6 @@
 import picomatch from 'picomatch';
 import type { Dialect } from '../errors/format.js';
+import { DEFAULT_QUIRKS, type ProviderQuirks } from '../translate/types.js';
 import {
   BREAKER_DEFAULTS,
   COOLDOWN_DEFAULTS,
@@ -25,6 +26,8 @@ export interface ProviderSpec {
   apiKey: string | undefined;
   headers: Record<string, string>;
   mock: MockOptions | undefined;
+  /** How an OpenAI-dialect provider differs from OpenAI (used when translating to it). */
+  quirks: ProviderQuirks;
   /** Why the provider is not used (its key variable is unset), or undefined when it is active. */
   inactiveReason: string | undefined;
 }
@@ -116,7 +119,7 @@ export function resolveConfig(file: ConfigFile, env: NodeJS.ProcessEnv): { confi
 
 function resolveProvider(name: string, provider: ProviderConfig): ProviderSpec {
   if (provider.type === 'mock') {
-    return { name, type: 'mock', dialect: provider.mock.dialect ?? 'any', baseUrl: undefined, apiKey: undefined, headers: {}, mock: provider.mock, inactiveReason: undefined };
+    return { name, type: 'mock', dialect: provider.mock.dialect ?? 'any', baseUrl: undefined, apiKey: undefined, headers: {}, mock: provider.mock, quirks: DEFAULT_QUIRKS, inactiveReason: undefined };
   }
   const keyMissing = provider.apiKey !== undefined && provider.apiKey.trim() === '';
   return {
@@ -127,6 +130,7 @@ function resolveProvider(name: string, provider: ProviderConfig): ProviderSpec {
     apiKey: keyMissing ? undefined : provider.apiKey,
     headers: provider.headers ?? {},
     mock: undefined,
+    quirks: DEFAULT_QUIRKS,
     inactiveReason: keyMissing ? 'its apiKey is empty (is the key variable set?)' : undefined,
   };
 }

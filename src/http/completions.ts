@@ -3,7 +3,6 @@ import type { Dialect } from '../errors/format.js';
 import { renderError, renderStreamError } from '../errors/format.js';
 import { GatewayError } from '../errors/gateway-error.js';
 import type { HealthStore } from '../health/types.js';
-import { dialectRules } from '../dialects/index.js';
 import { ChainFailure, runChain, type AttemptRecord, type ChainDeps } from '../routing/chain.js';
 import type { ModelTable } from '../routing/model-table.js';
 import { relayStream } from '../routing/relay.js';
@@ -100,7 +99,7 @@ export function completionHandler(dialect: Dialect, deps: CompletionDeps) {
       });
       summary.status = 200;
       const write = backpressuredWriter(reply.raw);
-      const outcome = await relayStream(committed, dialectRules(dialect).terminal, target.spec.timeouts.idleMs, write);
+      const outcome = await relayStream(committed, target.spec.timeouts.idleMs, write);
       deps.health.recordStreamEnd(ticket, outcome.end);
       Object.assign(summary, { streamEnd: outcome.end.kind, events: outcome.events, droppedEvents: outcome.dropped });
       if (outcome.error) {

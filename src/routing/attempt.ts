@@ -1,10 +1,11 @@
+import { randomBytes } from 'node:crypto';
 import type { ProviderSpec } from '../config/resolve.js';
 import { dialectRules, type DialectRules } from '../dialects/index.js';
 import type { Dialect } from '../errors/format.js';
 import { GatewayError } from '../errors/gateway-error.js';
 import { classifyInBandError, classifyUpstreamStatus, protocolError, type ClassifyContext } from '../providers/classify.js';
 import { SseFramingError, type SseEvent } from '../sse/decoder.js';
-import type { StreamTranslator, Translator } from '../translate/index.js';
+import type { StreamTranslator, TranslateContext, Translator } from '../translate/index.js';
 import { mapTransportError } from '../upstream/transport-errors.js';
 import type { UpstreamResponse } from '../upstream/types.js';
 import { AttemptScope } from './attempt-scope.js';
@@ -13,6 +14,9 @@ import type { ResolvedTarget } from './targets.js';
 import { UpstreamEvents } from './upstream-events.js';
 
 const MAX_ERROR_BODY = 64 * 1024;
+
+/** Real time and random ids; tests of the translators inject their own. */
+const LIVE_CONTEXT: TranslateContext = { now: Date.now, newId: (prefix) => `${prefix}${randomBytes(12).toString('base64url')}` };
 const MAX_JSON_BODY = 32 * 1024 * 1024;
 
 /** What an attempt hands over at its commit point; from here on the answer belongs to the client. */
@@ -43,7 +47,8 @@ export async function runAttempt(ctx: RequestContext, target: ResolvedTarget, tr
   let responded = false;
   try {
     scope.arm(ctx.stream ? timeouts.headersMs : timeouts.responseMs, timeout(ctx.stream ? 'no response headers within timeouts.headersMs' : 'no complete response within timeouts.responseMs'));
-    const upstream = target.provider.prepare({ dialect, body: translator.request(ctx.request, target.model), stream: ctx.stream, forwarded: ctx.forwarded });
+    const translation = translator.begin(ctx.request, { upstreamModel: target.model, stream: ctx.stream, quirks: target.provider.spec.quirks, context: LIVE_CONTEXT });
+    const upstream = target.provider.prepare({ dialect, body: translation.body, stream: ctx.stream, forwarded: ctx.forwarded });
     const response = await target.provider.transport.send(upstream, { signal: scope.signal, connectTimeoutMs: timeouts.connectMs });
     responded = true;
 
@@ -54,7 +59,7 @@ export async function runAttempt(ctx: RequestContext, target: ResolvedTarget, tr
       const body = await readBody(response, MAX_JSON_BODY, false);
       checkCompletion(body, rules, classify);
       committed = true;
-      return { kind: 'json', body: translator.response(body), ttfbMs: performance.now() - started };
+      return { kind: 'json', body: translation.response(body), ttfbMs: performance.now() - started };
     }
 
     if (!isEventStream(response)) {
@@ -64,7 +69,7 @@ export async function runAttempt(ctx: RequestContext, target: ResolvedTarget, tr
     }
     scope.arm(timeouts.firstEventMs - (performance.now() - started), timeout('no answer within timeouts.firstEventMs'));
     const events = new UpstreamEvents(response.body);
-    const stream = translator.stream();
+    const stream = translation.stream();
     const head: SseEvent[] = [];
     for (;;) {
       const event = await events.next();

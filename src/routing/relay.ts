@@ -28,7 +28,6 @@ type StreamCommit = Extract<Committed, { kind: 'stream' }>;
  */
 export async function relayStream(
   commit: StreamCommit,
-  clientTerminal: SseEvent,
   idleMs: number,
   write: (chunk: string) => Promise<void>,
 ): Promise<RelayOutcome> {
@@ -66,7 +65,7 @@ export async function relayStream(
       scope.refresh();
       if (!event) {
         if (!finished) return failed('GW_ERR_STREAM_INTERRUPTED', `${target} ended the stream before the answer was complete`, 'external');
-        await send([clientTerminal]);
+        await send(translator.end());
         return { end: { kind: 'complete' }, error: undefined, dropped, events: count };
       }
       let parsed: unknown;

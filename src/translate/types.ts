@@ -1,0 +1,90 @@
+import type { SseEvent } from '../sse/decoder.js';
+
+/** The client's request as the HTTP layer received it. */
+export interface ClientRequest {
+  /** The body exactly as received, forwarded untouched when nothing needs to change. */
+  rawBody: string;
+  body: Record<string, unknown>;
+  model: string;
+}
+
+/** Time and ids come from the caller, so translations are deterministic under test. */
+export interface TranslateContext {
+  /** Milliseconds since the epoch. */
+  now(): number;
+  /** A fresh id with the given prefix, e.g. newId('msg_') → 'msg_01H…'. */
+  newId(prefix: string): string;
+}
+
+/**
+ * What an OpenAI-dialect provider accepts and how it spells things (protocol.md §8). Presets fill
+ * these; configuration may override each. Pass-through ignores them.
+ */
+export interface ProviderQuirks {
+  /** The field that carries the output limit. */
+  maxTokensField: 'max_tokens' | 'max_completion_tokens';
+  /** The provider's output cap: max_tokens above it is lowered to it. */
+  maxOutputTokens: number | undefined;
+  /** The model's sampling is fixed by the platform: temperature, top_p and top_k are removed. */
+  dropSampling: boolean;
+  /** Where reasoning text travels in messages and deltas. */
+  reasoningField: 'reasoning_content' | 'reasoning';
+  /** How a request asks for thinking: DashScope `enable_thinking`, GLM/Kimi/DeepSeek `thinking: {type}`, OpenAI `reasoning_effort`, vLLM `chat_template_kwargs`, or not at all. */
+  thinkingParam: 'enable_thinking' | 'thinking' | 'reasoning_effort' | 'chat_template_kwargs' | 'none';
+  /** Previous turns' reasoning must be sent back with tool-call turns (DeepSeek and Kimi thinking modes). */
+  replayReasoning: boolean;
+  /** GLM: tool-call arguments are streamed only with `tool_stream: true`. */
+  toolStream: boolean;
+  /** Ask for usage in the final stream chunk (`stream_options.include_usage`). */
+  streamUsage: boolean;
+  /** false: `tool_choice: "required"` is not accepted and is sent as "auto". */
+  toolChoiceRequired: boolean;
+}
+
+export const DEFAULT_QUIRKS: ProviderQuirks = {
+  maxTokensField: 'max_tokens',
+  maxOutputTokens: undefined,
+  dropSampling: false,
+  reasoningField: 'reasoning_content',
+  thinkingParam: 'none',
+  replayReasoning: false,
+  toolStream: false,
+  streamUsage: true,
+  toolChoiceRequired: true,
+};
+
+export interface TranslateOptions {
+  /** The model the target calls. */
+  upstreamModel: string;
+  stream: boolean;
+  quirks: ProviderQuirks;
+  context: TranslateContext;
+}
+
+/** Turns one upstream stream into the client's; stateful, one per attempt. */
+export interface StreamTranslator {
+  /** The client events for one upstream event (often none, sometimes several). */
+  event(event: SseEvent, parsed: unknown): SseEvent[];
+  /**
+   * The upstream ended after its finish reason but without its end marker: the client events
+   * still needed for a complete stream (at least the client dialect's end marker).
+   */
+  end(): SseEvent[];
+}
+
+/** One request's translation: built from the client request, it also converts that request's answers. */
+export interface Translation {
+  /** The upstream request body (JSON text). */
+  body: string;
+  /** A complete upstream JSON answer → the client's JSON answer. */
+  response(upstreamBody: string): string;
+  stream(): StreamTranslator;
+}
+
+/**
+ * Converts between a client dialect and an upstream dialect. Pure: no I/O; time and ids come in
+ * through the options. Implementations keep all state in the Translation they return.
+ */
+export interface Translator {
+  begin(request: ClientRequest, options: TranslateOptions): Translation;
+}
