@@ -73,7 +73,7 @@ export function createGateway(config: GatewayConfig, logger: Logger): Gateway {
   });
 
   installErrorHandlers(app);
-  const deps = { table, health, targets, inflight, secrets: config.secrets };
+  const deps = { table, health, targets, inflight, secrets: config.secrets, keepaliveMs: config.server.keepaliveMs };
   app.post('/v1/chat/completions', completionHandler('openai', deps));
   app.post('/v1/messages', completionHandler('anthropic', deps));
   registerModels(app, table, new Date(identity.startedAt));

@@ -16,6 +16,7 @@ export interface CompletionDeps extends ChainDeps {
   health: HealthStore;
   inflight: Inflight;
   secrets: readonly string[];
+  keepaliveMs: number;
 }
 
 declare module 'fastify' {
@@ -24,6 +25,9 @@ declare module 'fastify' {
     rawBody?: string;
   }
 }
+
+/** Anthropic clients expect ping events; OpenAI clients skip SSE comments. */
+const KEEPALIVE: Record<Dialect, string> = { anthropic: 'event: ping\ndata: {"type":"ping"}\n\n', openai: ': keepalive\n\n' };
 
 const attemptsMade = (attempts: AttemptRecord[]) => attempts.filter((a) => a.outcome !== 'skipped').length;
 
@@ -99,7 +103,7 @@ export function completionHandler(dialect: Dialect, deps: CompletionDeps) {
       });
       summary.status = 200;
       const write = backpressuredWriter(reply.raw);
-      const outcome = await relayStream(committed, target.spec.timeouts.idleMs, write);
+      const outcome = await relayStream(committed, { idleMs: target.spec.timeouts.idleMs, keepaliveMs: deps.keepaliveMs, keepalive: KEEPALIVE[dialect] }, write);
       deps.health.recordStreamEnd(ticket, outcome.end);
       Object.assign(summary, { streamEnd: outcome.end.kind, events: outcome.events, droppedEvents: outcome.dropped });
       if (outcome.error) {

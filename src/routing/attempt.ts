@@ -47,7 +47,7 @@ export async function runAttempt(ctx: RequestContext, target: ResolvedTarget, tr
   let responded = false;
   try {
     scope.arm(ctx.stream ? timeouts.headersMs : timeouts.responseMs, timeout(ctx.stream ? 'no response headers within timeouts.headersMs' : 'no complete response within timeouts.responseMs'));
-    const translation = translator.begin(ctx.request, { upstreamModel: target.model, stream: ctx.stream, quirks: target.provider.spec.quirks, context: LIVE_CONTEXT });
+    const translation = beginTranslation(translator, ctx, target);
     const upstream = target.provider.prepare({ dialect, body: translation.body, stream: ctx.stream, forwarded: ctx.forwarded });
     const response = await target.provider.transport.send(upstream, { signal: scope.signal, connectTimeoutMs: timeouts.connectMs });
     responded = true;
@@ -95,6 +95,19 @@ export async function runAttempt(ctx: RequestContext, target: ResolvedTarget, tr
   } finally {
     // A committed stream's scope lives on in the relay; everything else ends here.
     if (!committed || !ctx.stream) scope.dispose();
+  }
+}
+
+/**
+ * A request this target's dialect cannot express (a translator's GatewayError) is not the
+ * target's fault and may suit a later target: it moves on without touching the breaker.
+ */
+function beginTranslation(translator: Translator, ctx: RequestContext, target: ResolvedTarget) {
+  try {
+    return translator.begin(ctx.request, { upstreamModel: target.model, stream: ctx.stream, quirks: target.provider.spec.quirks, context: LIVE_CONTEXT });
+  } catch (error) {
+    if (!(error instanceof GatewayError) || error.failure) throw error;
+    throw new GatewayError(error.code, error.message, { status: error.status, failure: { breaker: 'ignore', origin: 'local', failover: true, retry: 'never' } });
   }
 }
 

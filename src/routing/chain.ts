@@ -180,7 +180,7 @@ function exhausted(model: string, failures: GatewayError[], attempts: AttemptRec
   if (failures.every((f) => f.code === 'GW_ERR_UPSTREAM_AUTH' || f.code === 'GW_ERR_UPSTREAM_MODEL_NOT_FOUND')) {
     return new GatewayError('GW_ERR_UPSTREAM_AUTH', `every provider tried for model "${model}" refused the gateway's credential or model: ${summary}`, { headers: noRetry });
   }
-  if (last.code === 'GW_ERR_UPSTREAM_CONTEXT_LENGTH' || last.code === 'GW_ERR_UPSTREAM_REJECTED') return last;
+  if (last.code === 'GW_ERR_UPSTREAM_CONTEXT_LENGTH' || last.code === 'GW_ERR_UPSTREAM_REJECTED' || last.code.startsWith('GW_ERR_REQ_')) return last;
   if (last.code === 'GW_ERR_UPSTREAM_TIMEOUT') {
     return new GatewayError('GW_ERR_UPSTREAM_TIMEOUT', `all ${failures.length} attempts for model "${model}" failed, the last by timeout: ${summary}`, { headers: noRetry });
   }

@@ -26,11 +26,15 @@ type StreamCommit = Extract<Committed, { kind: 'stream' }>;
  * truncated answer never looks complete. A stream that ends after its finish reason but without
  * its end marker is completed at once.
  */
-export async function relayStream(
-  commit: StreamCommit,
-  idleMs: number,
-  write: (chunk: string) => Promise<void>,
-): Promise<RelayOutcome> {
+export interface RelayOptions {
+  /** Upstream silence after which the stream is ended with an in-band error. */
+  idleMs: number;
+  /** Upstream silence after which the client gets a keepalive (a ping event or an SSE comment), and again each time. */
+  keepaliveMs: number;
+  keepalive: string;
+}
+
+export async function relayStream(commit: StreamCommit, options: RelayOptions, write: (chunk: string) => Promise<void>): Promise<RelayOutcome> {
   const { events, scope, rules, classify, translator } = commit;
   const target = classify.target;
   let dropped = 0;
@@ -40,17 +44,23 @@ export async function relayStream(
     for (const event of out) await write(encodeSseEvent(event));
     count += out.length;
   };
-  const failed = (code: ErrorCode, message: string, origin: 'local' | 'external' = 'local', error?: GatewayError): RelayOutcome => ({
+  const failed = (code: ErrorCode, message: string, origin: 'local' | 'external' = 'local'): RelayOutcome => ({
     end: { kind: 'failed', origin, code },
-    error: error ?? new GatewayError(code, message),
+    error: new GatewayError(code, message),
     dropped,
     events: count,
   });
 
+  // While the upstream is silent (a model thinking), keepalives stop clients and proxies from giving up on the stream.
+  let reading = false;
+  const keepalive = setTimeout(function beat() {
+    if (reading) write(options.keepalive).catch(() => {});
+    keepalive.refresh();
+  }, options.keepaliveMs);
+
   try {
     await send(commit.head);
-    let reading = false;
-    scope.arm(idleMs, () => new GatewayError('GW_ERR_STREAM_IDLE_TIMEOUT', `${target} went silent for more than timeouts.idleMs; the answer is incomplete`), () => reading);
+    scope.arm(options.idleMs, () => new GatewayError('GW_ERR_STREAM_IDLE_TIMEOUT', `${target} went silent for more than timeouts.idleMs; the answer is incomplete`), () => reading);
     for (;;) {
       let event: SseEvent | undefined;
       try {
@@ -63,6 +73,7 @@ export async function relayStream(
         return failed('GW_ERR_STREAM_INTERRUPTED', `the connection to ${target} was lost; the answer is incomplete`);
       }
       scope.refresh();
+      keepalive.refresh();
       if (!event) {
         if (!finished) return failed('GW_ERR_STREAM_INTERRUPTED', `${target} ended the stream before the answer was complete`, 'external');
         await send(translator.end());
@@ -88,6 +99,7 @@ export async function relayStream(
     // write() failed: the client is gone or the gateway is ending the stream.
     return endedBy(scope.signal.aborted ? scope.signal.reason : error, dropped, count);
   } finally {
+    clearTimeout(keepalive);
     events.close();
     scope.dispose();
   }
