@@ -1,16 +1,20 @@
 import type { SseEvent } from '../sse/decoder.js';
+import { withoutForeignThinking } from './shared/thinking-signature.js';
 import type { StreamTranslator, Translator } from './types.js';
 
 /**
  * Same dialect on both sides: the body goes as received (re-serialised only when the target calls
- * another model name) and answers come back untouched.
+ * another model name, or when gateway-made thinking must be kept from an endpoint that validates
+ * signatures) and answers come back untouched.
  */
 export function passThrough(terminal: SseEvent): Translator {
   const stream: StreamTranslator = { event: (event) => [event], end: () => [terminal] };
   return {
-    begin(request, { upstreamModel }) {
+    begin(request, { upstreamModel, quirks }) {
+      const messages = quirks.validatesThinkingSignatures && Array.isArray(request.body.messages) ? withoutForeignThinking(request.body.messages) : request.body.messages;
+      const unchanged = upstreamModel === request.model && messages === request.body.messages;
       return {
-        body: upstreamModel === request.model ? request.rawBody : JSON.stringify({ ...request.body, model: upstreamModel }),
+        body: unchanged ? request.rawBody : JSON.stringify({ ...request.body, model: upstreamModel, messages }),
         response: (upstreamBody) => upstreamBody,
         stream: () => stream,
       };

@@ -17,7 +17,7 @@ export interface TranslateContext {
 }
 
 /**
- * What an OpenAI-dialect provider accepts and how it spells things (protocol.md §8). Presets fill
+ * What a provider accepts and how it spells things (protocol.md §8). Presets fill
  * these; configuration may override each. Pass-through ignores them.
  */
 export interface ProviderQuirks {
@@ -39,6 +39,8 @@ export interface ProviderQuirks {
   streamUsage: boolean;
   /** false: `tool_choice: "required"` is not accepted and is sent as "auto". */
   toolChoiceRequired: boolean;
+  /** Anthropic dialect: the endpoint validates thinking signatures (api.anthropic.com), so gateway-made thinking blocks are stripped from history. */
+  validatesThinkingSignatures: boolean;
 }
 
 export const DEFAULT_QUIRKS: ProviderQuirks = {
@@ -51,6 +53,7 @@ export const DEFAULT_QUIRKS: ProviderQuirks = {
   toolStream: false,
   streamUsage: true,
   toolChoiceRequired: true,
+  validatesThinkingSignatures: false,
 };
 
 export interface TranslateOptions {
