@@ -7,6 +7,7 @@ import { GatewayError } from './errors/gateway-error.js';
 import { MemoryHealthStore } from './health/memory-store.js';
 import type { HealthStore } from './health/types.js';
 import { completionHandler } from './http/completions.js';
+import { countTokensHandler } from './http/count-tokens.js';
 import { installErrorHandlers } from './http/errors.js';
 import { Inflight } from './http/inflight.js';
 import { registerModels } from './http/models.js';
@@ -76,6 +77,7 @@ export function createGateway(config: GatewayConfig, logger: Logger): Gateway {
   const deps = { table, health, targets, inflight, secrets: config.secrets, keepaliveMs: config.server.keepaliveMs };
   app.post('/v1/chat/completions', completionHandler('openai', deps));
   app.post('/v1/messages', completionHandler('anthropic', deps));
+  app.post('/v1/messages/count_tokens', countTokensHandler(deps));
   registerModels(app, table, new Date(identity.startedAt));
   registerOps(app, { identity, health, providers: config.providers, isDraining: () => draining });
 

@@ -1,6 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
+import { PRESET_NAMES } from '../providers/presets.js';
+import { expandPresets } from './expand-presets.js';
 import { formatPath, suggest } from './paths.js';
 import { interpolateEnv, type InterpolationError } from './interpolate.js';
 import { configSchema } from './schema.js';
@@ -59,6 +61,10 @@ function describeIssue(issue: z.core.$ZodIssue, raw: unknown): string[] {
       if ('discriminator' in issue && issue.discriminator) {
         const options = (issue as unknown as { options: string[] }).options ?? [];
         const got = valueAt(raw, issue.path);
+        // A provider may name a preset instead of a type.
+        if (got === undefined && issue.path.length === 3 && issue.path[0] === 'providers') {
+          return [`${where}: missing: give a preset (${PRESET_NAMES.join(' | ')}) or a type (${options.join(' | ')})`];
+        }
         return [`${where}: ${got === undefined ? 'missing' : `unknown value ${JSON.stringify(got)}`} (expected ${options.join(' | ')})${typeof got === 'string' ? suggest(got, options) : ''}`];
       }
       return [`${where}: ${describeUnion(issue)}`];
@@ -89,13 +95,15 @@ export function parseConfig(raw: unknown, env: NodeJS.ProcessEnv, source = 'conf
   const envErrors: InterpolationError[] = [];
   const interpolated = interpolateEnv(raw ?? {}, env, envErrors);
   const problems = envErrors.map((e) => `${formatPath(e.path)}: ${e.message}`);
-  const parsed = configSchema.safeParse(interpolated);
+  const expanded = expandPresets(interpolated);
+  problems.push(...expanded.problems);
+  const parsed = configSchema.safeParse(expanded.tree);
   if (!parsed.success) {
-    // A value already reported as an unset variable needs no second complaint about its type.
-    const unset = new Set(envErrors.map((e) => formatPath(e.path)));
-    problems.push(...parsed.error.issues.filter((issue) => !unset.has(formatPath(issue.path))).flatMap((issue) => describeIssue(issue, interpolated)));
+    // A value already reported (an unset variable, a bad preset) needs no second complaint about its type.
+    const reported = new Set([...envErrors.map((e) => formatPath(e.path)), ...expanded.explained]);
+    problems.push(...parsed.error.issues.filter((issue) => !reported.has(formatPath(issue.path))).flatMap((issue) => describeIssue(issue, expanded.tree)));
     // Provider references are checked on the rejected tree too, so one run names every problem.
-    problems.push(...providerReferenceProblems(interpolated));
+    problems.push(...providerReferenceProblems(expanded.tree));
     throw new ConfigError(source, problems);
   }
   const resolved = resolveConfig(parsed.data, env);

@@ -1,5 +1,6 @@
 import picomatch from 'picomatch';
 import type { Dialect } from '../errors/format.js';
+import { presetNamed, type ProviderAuth } from '../providers/presets.js';
 import { DEFAULT_QUIRKS, type ProviderQuirks } from '../translate/types.js';
 import {
   BREAKER_DEFAULTS,
@@ -12,6 +13,7 @@ import {
   type CooldownSettings,
   type MockOptions,
   type ProviderConfig,
+  type QuirksConfig,
   type RetrySettings,
   type Timeouts,
 } from './schema.js';
@@ -22,11 +24,15 @@ export interface ProviderSpec {
   type: ProviderConfig['type'];
   /** The wire dialect it speaks; a mock without a fixed dialect answers in the caller's. */
   dialect: Dialect | 'any';
+  /** The preset it was built from, if any. */
+  preset: string | undefined;
   baseUrl: string | undefined;
   apiKey: string | undefined;
+  /** How apiKey is sent on the Anthropic dialect (the OpenAI dialect always uses a Bearer token). */
+  auth: ProviderAuth;
   headers: Record<string, string>;
   mock: MockOptions | undefined;
-  /** How an OpenAI-dialect provider differs from OpenAI (used when translating to it). */
+  /** How the provider differs from its dialect's reference API (used when translating to it): defaults ← preset ← provider. */
   quirks: ProviderQuirks;
   /** Why the provider is not used (its key variable is unset), or undefined when it is active. */
   inactiveReason: string | undefined;
@@ -36,6 +42,8 @@ export interface TargetSpec {
   provider: ProviderSpec;
   /** The upstream model; undefined passes the requested model name through. */
   model: string | undefined;
+  /** The provider's quirks with this target's own on top. */
+  quirks: ProviderQuirks;
   timeouts: Timeouts;
   breaker: BreakerSettings;
   retry: RetrySettings;
@@ -86,6 +94,7 @@ export function resolveConfig(file: ConfigFile, env: NodeJS.ProcessEnv): { confi
       targets.push({
         provider,
         model: typeof target === 'string' ? undefined : target.model,
+        quirks: typeof target === 'string' || !target.quirks ? provider.quirks : layerQuirks(provider.quirks, target.quirks),
         timeouts: { ...TIMEOUT_DEFAULTS, ...file.timeouts, ...raw.timeouts, ...layered.timeouts } as Timeouts,
         breaker: { ...BREAKER_DEFAULTS, ...file.breaker, ...raw.breaker, ...layered.breaker } as BreakerSettings,
         retry: { ...RETRY_DEFAULTS, ...file.retry, ...raw.retry, ...layered.retry } as RetrySettings,
@@ -119,20 +128,42 @@ export function resolveConfig(file: ConfigFile, env: NodeJS.ProcessEnv): { confi
 
 function resolveProvider(name: string, provider: ProviderConfig): ProviderSpec {
   if (provider.type === 'mock') {
-    return { name, type: 'mock', dialect: provider.mock.dialect ?? 'any', baseUrl: undefined, apiKey: undefined, headers: {}, mock: provider.mock, quirks: DEFAULT_QUIRKS, inactiveReason: undefined };
+    return { name, type: 'mock', dialect: provider.mock.dialect ?? 'any', preset: undefined, baseUrl: undefined, apiKey: undefined, auth: 'bearer', headers: {}, mock: provider.mock, quirks: DEFAULT_QUIRKS, inactiveReason: undefined };
   }
   const keyMissing = provider.apiKey !== undefined && provider.apiKey.trim() === '';
+  // A preset whose dialect the provider overrode says nothing about auth or quirks (expandPresets then required a baseUrl).
+  const found = provider.preset === undefined ? undefined : presetNamed(provider.preset);
+  const preset = found?.type === provider.type ? found : undefined;
+  const auth: ProviderAuth = provider.type === 'anthropic' ? (provider.auth ?? preset?.auth ?? 'x-api-key') : 'bearer';
+  const baseUrl = provider.baseUrl.replace(/\/+$/, '');
+  // Anthropic's own API checks thinking signatures, with or without the preset.
+  const byHost: Partial<ProviderQuirks> = provider.type === 'anthropic' && new URL(baseUrl).hostname === 'api.anthropic.com' ? { validatesThinkingSignatures: true } : {};
+  const presetQuirks: ProviderQuirks = { ...DEFAULT_QUIRKS, ...byHost, ...preset?.quirks };
   return {
     name,
     type: provider.type,
     dialect: provider.type,
-    baseUrl: provider.baseUrl.replace(/\/+$/, ''),
+    preset: provider.preset,
+    baseUrl,
     apiKey: keyMissing ? undefined : provider.apiKey,
+    auth,
     headers: provider.headers ?? {},
     mock: undefined,
-    quirks: DEFAULT_QUIRKS,
+    quirks: provider.quirks ? layerQuirks(presetQuirks, provider.quirks) : presetQuirks,
     inactiveReason: keyMissing ? 'its apiKey is empty (is the key variable set?)' : undefined,
   };
+}
+
+/** Quirks from the file over a base; `null` puts a quirk back to its default (`maxOutputTokens: null`: no cap). */
+export function layerQuirks(base: ProviderQuirks, overrides: QuirksConfig): ProviderQuirks {
+  const out = { ...base } as Record<string, unknown>;
+  for (const [key, value] of Object.entries(overrides)) {
+    if (value === undefined) continue;
+    if (value !== null) out[key] = value;
+    else if (Object.hasOwn(DEFAULT_QUIRKS, key)) out[key] = (DEFAULT_QUIRKS as unknown as Record<string, unknown>)[key];
+    else delete out[key];
+  }
+  return out as unknown as ProviderQuirks;
 }
 
 const isRecord = (value: unknown): value is Record<string, unknown> => value !== null && typeof value === 'object' && !Array.isArray(value);

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import type { ProviderQuirks } from '../translate/types.js';
 
 /**
  * The configuration file's schema: the only place where defaults live. Every object is strict, so a
@@ -107,19 +108,72 @@ const overrides = {
   cooldowns: cooldownsSchema.partial().optional(),
 };
 
+/**
+ * How a provider differs from its dialect's reference API (ProviderQuirks in src/translate/types.ts);
+ * any subset, layered defaults ← preset ← provider ← target. `null` puts back an optional quirk's
+ * default (e.g. `maxOutputTokens: null` removes a preset's cap).
+ */
+export const quirksSchema = z.strictObject({
+  maxTokensField: z.enum(['max_tokens', 'max_completion_tokens']).optional(),
+  maxOutputTokens: z.number().int().positive().nullable().optional(),
+  dropSampling: z.boolean().optional(),
+  reasoningField: z.enum(['reasoning_content', 'reasoning']).optional(),
+  thinkingParam: z.enum(['enable_thinking', 'thinking', 'reasoning_effort', 'chat_template_kwargs', 'none']).optional(),
+  replayReasoning: z.boolean().optional(),
+  toolStream: z.boolean().optional(),
+  streamUsage: z.boolean().optional(),
+  toolChoiceRequired: z.boolean().optional(),
+  validatesThinkingSignatures: z.boolean().optional(),
+  parallelToolCalls: z.boolean().nullable().optional(),
+  topK: z.boolean().nullable().optional(),
+  leadingSystemOnly: z.boolean().nullable().optional(),
+  inlineThink: z.boolean().nullable().optional(),
+  stripAttribution: z
+    .string()
+    .refine((source) => {
+      try {
+        new RegExp(source);
+        return true;
+      } catch {
+        return false;
+      }
+    }, 'must be a valid regular expression')
+    .nullable()
+    .optional(),
+});
+
+// The file can set every quirk the translators know, with exactly their values: this stops compiling
+// when ProviderQuirks gains or changes a key, until quirksSchema above (and docs/configuration.md) follow.
+type Equal<X, Y> = (<T>() => T extends X ? 1 : 2) extends <T>() => T extends Y ? 1 : 2 ? true : false;
+type QuirksInFile = { [K in keyof z.infer<typeof quirksSchema>]-?: Exclude<z.infer<typeof quirksSchema>[K], undefined> };
+type QuirksContract = { [K in keyof ProviderQuirks]-?: undefined extends ProviderQuirks[K] ? Exclude<ProviderQuirks[K], undefined> | null : ProviderQuirks[K] };
+const quirksSchemaMatchesContract: Equal<QuirksInFile, QuirksContract> = true;
+void quirksSchemaMatchesContract;
+
 const httpProviderFields = {
+  /**
+   * A name from src/providers/presets.ts: fills type, baseUrl, auth and quirks, each of which the
+   * provider may still set. Checked (with did-you-mean) before this schema runs.
+   */
+  preset: z.string().optional(),
   /** openai: the base up to /v1 (…/chat/completions is appended); anthropic: the origin (/v1/messages is appended). */
   baseUrl: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }),
   /** Omit for providers without auth (Ollama, vLLM). Set but empty (an unset ${VAR:-}) makes the provider inactive. */
   apiKey: text.optional(),
   /** Extra headers sent to this provider on every request. */
   headers: z.record(z.string(), text).optional(),
+  quirks: quirksSchema.optional(),
   ...overrides,
 };
 
 export const providerSchema = z.discriminatedUnion('type', [
   z.strictObject({ type: z.literal('openai'), ...httpProviderFields }),
-  z.strictObject({ type: z.literal('anthropic'), ...httpProviderFields }),
+  z.strictObject({
+    type: z.literal('anthropic'),
+    ...httpProviderFields,
+    /** How apiKey is sent: `x-api-key` (Anthropic) or `authorization: Bearer` (Moonshot's, Zhipu's … Anthropic endpoints). */
+    auth: z.enum(['x-api-key', 'bearer']).optional(),
+  }),
   z.strictObject({ type: z.literal('mock'), mock: mockSchema.default(mockSchema.parse({})), ...overrides }),
 ]);
 
@@ -129,6 +183,8 @@ export const targetSchema = z.union([
     provider: z.string().min(1),
     /** Omitted: the requested model name is passed through. */
     model: z.string().min(1).optional(),
+    /** Quirks of this upstream model, over its provider's (e.g. an output cap, fixed sampling). */
+    quirks: quirksSchema.optional(),
     ...overrides,
   }),
 ]);
@@ -184,6 +240,7 @@ export type ConfigFile = z.infer<typeof configSchema>;
 export type ProviderConfig = z.infer<typeof providerSchema>;
 export type TargetConfig = z.infer<typeof targetSchema>;
 export type MockOptions = z.infer<typeof mockSchema>;
+export type QuirksConfig = z.infer<typeof quirksSchema>;
 export type Timeouts = z.infer<typeof timeoutsSchema>;
 export type BreakerSettings = z.infer<typeof breakerSchema>;
 export type RetrySettings = z.infer<typeof retrySchema>;

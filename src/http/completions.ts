@@ -3,6 +3,7 @@ import type { Dialect } from '../errors/format.js';
 import { renderError, renderStreamError } from '../errors/format.js';
 import { GatewayError } from '../errors/gateway-error.js';
 import type { HealthStore } from '../health/types.js';
+import { forAnthropicClient } from '../providers/context-length.js';
 import { ChainFailure, runChain, type AttemptRecord, type ChainDeps } from '../routing/chain.js';
 import type { ModelTable } from '../routing/model-table.js';
 import { relayStream } from '../routing/relay.js';
@@ -76,7 +77,8 @@ export function completionHandler(dialect: Dialect, deps: CompletionDeps) {
         }
         summary.status = result.error.status;
         summary.errCode = result.error.code;
-        const rendered = renderError(dialect, result.error, request.id);
+        // Claude Code recovers from a context overflow only when it is worded as Anthropic words it.
+        const rendered = renderError(dialect, dialect === 'anthropic' ? forAnthropicClient(result.error) : result.error, request.id);
         void reply
           .code(rendered.status)
           .headers({ ...result.error.headers, 'x-switchyard-attempts': String(attemptsMade(result.attempts)), 'content-type': 'application/json' })

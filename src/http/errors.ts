@@ -6,6 +6,7 @@ import { callerDialect } from './dialect.js';
 const KNOWN_PATHS: Record<string, string[]> = {
   '/v1/chat/completions': ['POST'],
   '/v1/messages': ['POST'],
+  '/v1/messages/count_tokens': ['POST'],
   '/v1/models': ['GET'],
   '/status': ['GET'],
   '/healthz': ['GET'],

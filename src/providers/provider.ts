@@ -45,14 +45,29 @@ export class Provider {
     let url: string;
     if (call.dialect === 'anthropic') {
       url = `${base}/v1/messages`;
-      headers['anthropic-version'] = call.forwarded.anthropicVersion ?? DEFAULT_ANTHROPIC_VERSION;
-      if (call.forwarded.anthropicBeta) headers['anthropic-beta'] = call.forwarded.anthropicBeta;
-      if (this.spec.apiKey) headers['x-api-key'] = this.spec.apiKey;
+      this.anthropicHeaders(headers, call.forwarded);
     } else {
       url = `${base}/chat/completions`;
       if (this.spec.apiKey) headers.authorization = `Bearer ${this.spec.apiKey}`;
     }
     Object.assign(headers, this.spec.headers);
     return { url, headers, body: call.body, stream: call.stream };
+  }
+
+  /** POST /v1/messages/count_tokens on an Anthropic-dialect provider, with the same auth as its messages. */
+  prepareCountTokens(body: string, forwarded: ForwardedHeaders): UpstreamRequest {
+    const headers: Record<string, string> = { 'content-type': 'application/json', accept: 'application/json', 'user-agent': USER_AGENT };
+    this.anthropicHeaders(headers, forwarded);
+    Object.assign(headers, this.spec.headers);
+    return { url: `${this.spec.baseUrl ?? `mock://${this.spec.name}`}/v1/messages/count_tokens`, headers, body, stream: false };
+  }
+
+  private anthropicHeaders(headers: Record<string, string>, forwarded: ForwardedHeaders): void {
+    headers['anthropic-version'] = forwarded.anthropicVersion ?? DEFAULT_ANTHROPIC_VERSION;
+    if (forwarded.anthropicBeta) headers['anthropic-beta'] = forwarded.anthropicBeta;
+    if (!this.spec.apiKey) return;
+    // Anthropic takes x-api-key; the Anthropic endpoints of Moonshot, Zhipu, DeepSeek and DashScope document a Bearer token.
+    if (this.spec.auth === 'bearer') headers.authorization = `Bearer ${this.spec.apiKey}`;
+    else headers['x-api-key'] = this.spec.apiKey;
   }
 }

@@ -104,7 +104,7 @@ export async function runAttempt(ctx: RequestContext, target: ResolvedTarget, tr
  */
 function beginTranslation(translator: Translator, ctx: RequestContext, target: ResolvedTarget) {
   try {
-    return translator.begin(ctx.request, { upstreamModel: target.model, stream: ctx.stream, quirks: target.provider.spec.quirks, context: LIVE_CONTEXT });
+    return translator.begin(ctx.request, { upstreamModel: target.model, stream: ctx.stream, quirks: target.spec.quirks, context: LIVE_CONTEXT });
   } catch (error) {
     if (!(error instanceof GatewayError) || error.failure) throw error;
     throw new GatewayError(error.code, error.message, { status: error.status, failure: { breaker: 'ignore', origin: 'local', failover: true, retry: 'never' } });

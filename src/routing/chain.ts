@@ -14,7 +14,7 @@ export interface AttemptRecord {
   outcome: 'success' | 'failure' | 'cooldown' | 'ignored' | 'skipped';
   code?: ErrorCode;
   upstreamStatus?: number;
-  /** Why a target was not tried: open, probe_in_flight, cooldown, inactive, dialect, max_attempts. */
+  /** Why a target was not tried: open, probe_in_flight, cooldown, inactive, max_attempts. */
   reason?: string;
   ms?: number;
 }
@@ -61,10 +61,6 @@ export async function runChain(ctx: RequestContext, route: RouteSpec, deps: Chai
       continue;
     }
     const translator = translatorFor(ctx.clientDialect, upstreamDialect(spec.provider, ctx.clientDialect));
-    if (!translator) {
-      attempts.push({ target: id, outcome: 'skipped', reason: 'dialect' });
-      continue;
-    }
     let backoffRetries = spec.retry.retries;
     let waitedOutRateLimit = false;
     for (;;) {

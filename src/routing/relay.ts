@@ -44,9 +44,10 @@ export async function relayStream(commit: StreamCommit, options: RelayOptions, w
     for (const event of out) await write(encodeSseEvent(event));
     count += out.length;
   };
-  const failed = (code: ErrorCode, message: string, origin: 'local' | 'external' = 'local'): RelayOutcome => ({
+  const failed = (code: ErrorCode, message: string, origin: 'local' | 'external' = 'local', cause?: GatewayError): RelayOutcome => ({
     end: { kind: 'failed', origin, code },
-    error: new GatewayError(code, message),
+    // The in-band error keeps the kind of what happened: clients treat overload and rate limits differently (protocol.md §5.5).
+    error: new GatewayError(code, message, cause ? { status: inBandStatus(cause) } : {}),
     dropped,
     events: count,
   });
@@ -89,10 +90,18 @@ export async function relayStream(commit: StreamCommit, options: RelayOptions, w
       const meaning = rules.eventMeaning(event, parsed);
       if (meaning === 'error') {
         const cause = classifyInBandError(rules.errorInfo(parsed), classify);
-        return failed('GW_ERR_STREAM_INTERRUPTED', `${cause.message} after the answer had started; the answer is incomplete`, 'external');
+        return failed('GW_ERR_STREAM_INTERRUPTED', `${cause.message} after the answer had started; the answer is incomplete`, 'external', cause);
       }
       if (meaning === 'finish') finished = true;
-      await send(translator.event(event, parsed));
+      let translated: SseEvent[];
+      try {
+        translated = translator.event(event, parsed);
+      } catch (error) {
+        // A translator that finds the answer unusable (a provider's give-up finish reason) ends it like an error event.
+        if (error instanceof GatewayError) return failed('GW_ERR_STREAM_INTERRUPTED', error.message, 'external', error);
+        throw error;
+      }
+      await send(translated);
       if (meaning === 'terminal') return { end: { kind: 'complete' }, error: undefined, dropped, events: count };
     }
   } catch (error) {
@@ -103,6 +112,12 @@ export async function relayStream(commit: StreamCommit, options: RelayOptions, w
     events.close();
     scope.dispose();
   }
+}
+
+function inBandStatus(cause: GatewayError): number {
+  if (cause.code === 'GW_ERR_UPSTREAM_OVERLOADED') return 529;
+  if (cause.code === 'GW_ERR_UPSTREAM_RATE_LIMITED') return 429;
+  return 502;
 }
 
 function endedBy(reason: unknown, dropped: number, events: number): RelayOutcome {

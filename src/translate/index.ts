@@ -1,5 +1,7 @@
 import { dialectRules } from '../dialects/index.js';
 import type { Dialect } from '../errors/format.js';
+import { anthropicToOpenai } from './anthropic-to-openai/index.js';
+import { openaiToAnthropic } from './openai-to-anthropic/index.js';
 import { passThrough } from './pass-through.js';
 import type { Translator } from './types.js';
 
@@ -11,10 +13,8 @@ const passThroughs: Record<Dialect, Translator> = {
   anthropic: passThrough(dialectRules('anthropic').terminal),
 };
 
-/**
- * The translator for a (client, upstream) pair, or undefined when the gateway cannot serve that
- * client from that upstream (the target is then skipped with the reason recorded).
- */
-export function translatorFor(client: Dialect, upstream: Dialect): Translator | undefined {
-  return client === upstream ? passThroughs[client] : undefined;
+/** The translator for a (client, upstream) pair: pass-through, or one of the two directions. */
+export function translatorFor(client: Dialect, upstream: Dialect): Translator {
+  if (client === upstream) return passThroughs[client];
+  return client === 'anthropic' ? anthropicToOpenai : openaiToAnthropic;
 }

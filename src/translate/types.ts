@@ -41,6 +41,16 @@ export interface ProviderQuirks {
   toolChoiceRequired: boolean;
   /** Anthropic dialect: the endpoint validates thinking signatures (api.anthropic.com), so gateway-made thinking blocks are stripped from history. */
   validatesThinkingSignatures: boolean;
+  /** OpenAI dialect, false: `parallel_tool_calls` is not accepted, so a client's `disable_parallel_tool_use` is not passed on. Default true. */
+  parallelToolCalls?: boolean;
+  /** OpenAI dialect: the provider takes the non-standard `top_k` (vLLM, DashScope, Ollama); otherwise it is dropped. Default false. */
+  topK?: boolean;
+  /** OpenAI dialect: the chat template takes system messages only at the start, so later ones travel as `<system-reminder>` user text. Default false. */
+  leadingSystemOnly?: boolean;
+  /** OpenAI dialect: the model writes its reasoning inline as `<think>…</think>` in the content (GLM-Z1, some Qwen templates). Default false. */
+  inlineThink?: boolean;
+  /** OpenAI dialect: a regular expression; a first system block it matches (Claude Code's attribution block) is not sent. Default: none. */
+  stripAttribution?: string;
 }
 
 export const DEFAULT_QUIRKS: ProviderQuirks = {

@@ -285,7 +285,8 @@ routes:
     expect(statusRes.statusCode).toBe(200);
     const status = (await statusRes.body.json()) as any;
     const targets = status.targets.map((t: any) => t.target).sort();
-    expect(targets).toEqual(['flaky-mock/demo-flaky', 'steady-mock/demo-steady']);
+    // Every target with a configured upstream model is listed from the start: the two mocks, and the claude-* fallbacks (inactive without keys).
+    expect(targets).toEqual(['bailian/qwen3-coder-plus', 'flaky-mock/demo-flaky', 'moonshot/kimi-k2-turbo-preview', 'steady-mock/demo-steady', 'zhipu/glm-4.6']);
     for (const t of status.targets) expect(['closed', 'open', 'half_open']).toContain(t.state);
 
     proc.child.kill('SIGTERM');

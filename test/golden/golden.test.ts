@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { translatorFor } from '../../src/translate/index.js';
-import { begin, loadCases, pretty, readExpected, translateStream, UPDATE, writeExpected } from './harness.js';
+import { begin, loadCases, pretty, readExpected, translatedRequest, translateStream, UPDATE, writeExpected } from './harness.js';
 
 const encoder = new TextEncoder();
 
@@ -16,9 +16,9 @@ describe('golden translation fixtures', () => {
 
       it('translates the request', () => {
         expect(translator, `no translator for ${c.client} → ${c.upstream}`).toBeDefined();
-        const actual = pretty(begin(translator!, c).body);
-        if (UPDATE) writeExpected(c.dir, 'upstream-request.json', actual);
-        expect(actual).toBe(readExpected(c.dir, 'upstream-request.json'));
+        const { file, actual } = translatedRequest(translator!, c);
+        if (UPDATE) writeExpected(c.dir, file, actual);
+        expect(actual).toBe(readExpected(c.dir, file));
       });
 
       const upstreamJson = readExpected(c.dir, 'upstream-response.json');

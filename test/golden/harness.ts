@@ -7,13 +7,16 @@
  *   upstream-request.json   expected: the translated request body
  *   upstream-response.json | upstream-response.sse    the provider's answer (input)
  *   client-response.json   | client-response.sse      expected: what the client receives
- * A case may stop after upstream-request.json (request-only cases). Time and ids are injected
+ * A case may stop after upstream-request.json (request-only cases). A request the translator
+ * refuses (begin() throws a GatewayError) has client-error.json instead: { status, body } as the
+ * client would receive it if no other target could serve it. Time and ids are injected
  * (fixedContext), so expected files are byte-stable. UPDATE_GOLDEN=1 rewrites the expected files.
  */
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { dialectRules } from '../../src/dialects/index.js';
-import type { Dialect } from '../../src/errors/format.js';
+import { renderError, renderStreamError, type Dialect } from '../../src/errors/format.js';
+import { GatewayError, isGatewayError } from '../../src/errors/gateway-error.js';
 import { SseDecoder, type SseEvent } from '../../src/sse/decoder.js';
 import { encodeSseEvent } from '../../src/sse/encoder.js';
 import { DEFAULT_QUIRKS, type ProviderQuirks, type TranslateContext, type Translator } from '../../src/translate/index.js';
@@ -73,6 +76,17 @@ export function begin(translator: Translator, c: GoldenCase) {
   );
 }
 
+/** The translated request body, or the error a refused request renders to (client-error.json). */
+export function translatedRequest(translator: Translator, c: GoldenCase): { file: string; actual: string } {
+  try {
+    return { file: 'upstream-request.json', actual: pretty(begin(translator, c).body) };
+  } catch (error) {
+    if (!isGatewayError(error)) throw error;
+    const rendered = renderError(c.client, error, 'req_golden');
+    return { file: 'client-error.json', actual: `${JSON.stringify({ status: rendered.status, body: JSON.parse(rendered.body) as unknown }, null, 2)}\n` };
+  }
+}
+
 export function decodeSse(bytes: Uint8Array[]): SseEvent[] {
   const decoder = new SseDecoder();
   const events = bytes.flatMap((chunk) => decoder.push(chunk));
@@ -93,7 +107,15 @@ export function translateStream(translator: Translator, c: GoldenCase, chunks: U
     const parsed = rules.parseEvent(event);
     const meaning = rules.eventMeaning(event, parsed);
     if (meaning === 'finish') finished = true;
-    for (const e of stream.event(event, parsed)) out += encodeSseEvent(e);
+    let translated;
+    try {
+      translated = stream.event(event, parsed);
+    } catch (error) {
+      // As the relay does: a translator's GatewayError ends the stream with one in-band error.
+      if (!(error instanceof GatewayError)) throw error;
+      return out + renderStreamError(c.client, new GatewayError('GW_ERR_STREAM_INTERRUPTED', error.message, { status: error.code === 'GW_ERR_UPSTREAM_OVERLOADED' ? 529 : 502 }), 'req_golden');
+    }
+    for (const e of translated) out += encodeSseEvent(e);
     if (meaning === 'terminal') {
       terminated = true;
       break;

@@ -60,7 +60,7 @@ function expectInBandError(dialect: Dialect, reply: Reply, before: Frame[], code
     expect(error).toEqual({ error: { message: expect.any(String), type: 'server_error', param: null, code } });
   } else {
     expect(last.event).toBe('error');
-    expect(error).toEqual({ type: 'error', error: { type: expect.stringMatching(/^(api_error|timeout_error)$/), message: expect.any(String) }, request_id: reply.headers['x-request-id'] });
+    expect(error).toEqual({ type: 'error', error: { type: expect.stringMatching(/^(api_error|timeout_error|overloaded_error)$/), message: expect.any(String) }, request_id: reply.headers['x-request-id'] });
   }
   expect(reply.text.endsWith('\n\n')).toBe(true);
   return error;

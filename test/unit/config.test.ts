@@ -145,7 +145,9 @@ describe('parseConfig: every error names its exact path', () => {
     expect(problemsOf({ ...base, providers: { moonshot: { ...moonshot, type: 'openia' } } })).toEqual([
       'providers.moonshot.type: unknown value "openia" (expected openai | anthropic | mock) (did you mean "openai"?)',
     ]);
-    expect(problemsOf({ ...base, providers: { moonshot: { baseUrl: moonshot.baseUrl } } })).toEqual(['providers.moonshot.type: missing (expected openai | anthropic | mock)']);
+    expect(problemsOf({ ...base, providers: { moonshot: { baseUrl: moonshot.baseUrl } } })).toEqual([
+      'providers.moonshot.type: missing: give a preset (anthropic | openai | bailian | bailian-anthropic | moonshot | moonshot-anthropic | zhipu | zhipu-anthropic | deepseek | deepseek-anthropic | ollama | vllm) or a type (openai | anthropic | mock)',
+    ]);
   });
 
   it('wrong types, missing sections and bad values name their path', () => {

@@ -1,0 +1,112 @@
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { GatewayError } from '../errors/gateway-error.js';
+import type { HealthStore } from '../health/types.js';
+import { estimateInputTokens } from '../providers/token-estimate.js';
+import type { ModelTable } from '../routing/model-table.js';
+import type { ResolvedTarget, TargetDirectory } from '../routing/targets.js';
+import { checkCompletionBody } from './request-body.js';
+
+export interface CountTokensDeps {
+  table: ModelTable;
+  health: HealthStore;
+  targets: TargetDirectory;
+}
+
+const MAX_BODY = 64 * 1024;
+
+/**
+ * POST /v1/messages/count_tokens (protocol.md §1.3). The first target of the model's route that
+ * speaks the Anthropic dialect, is active and whose breaker is not open counts the request (its
+ * model name put in); when there is none, or it cannot count (404, error, timeout, an answer
+ * without input_tokens), the gateway answers with its own estimate. Counting is advisory: it
+ * never moves a breaker and never fails over to a second provider.
+ */
+export function countTokensHandler(deps: CountTokensDeps) {
+  return async (request: FastifyRequest, reply: FastifyReply): Promise<void> => {
+    const started = performance.now();
+    const { body, model } = checkCompletionBody(request.body);
+    const route = deps.table.resolve(model);
+    if (!route) {
+      throw new GatewayError('GW_ERR_ROUTE_MODEL_NOT_FOUND', `model "${model}" is not routed by this gateway; GET /v1/models lists the routable names`);
+    }
+    const summary: Record<string, unknown> = { model, route: route.match, clientDialect: 'anthropic', endpoint: 'count_tokens' };
+    try {
+      const target = counter(route.targets.map((spec) => deps.targets.resolve(spec, model)), deps.health);
+      if (target) {
+        summary.target = target.id;
+        const counted = await countUpstream(target, request, reply, body, model).catch((error: unknown) => {
+          summary.upstreamError = error instanceof Error ? error.message : String(error);
+          return undefined;
+        });
+        if (counted !== undefined) {
+          summary.tokenCount = 'upstream';
+          summary.status = 200;
+          void reply.code(200).headers({ 'content-type': 'application/json', 'x-switchyard-target': target.id, 'x-switchyard-token-count': 'upstream' }).send(counted);
+          return;
+        }
+      }
+      const inputTokens = estimateInputTokens(body);
+      Object.assign(summary, { tokenCount: 'estimate', inputTokens, status: 200 });
+      void reply.code(200).headers({ 'content-type': 'application/json', 'x-switchyard-token-count': 'estimate' }).send(JSON.stringify({ input_tokens: inputTokens }));
+    } finally {
+      summary.durationMs = Math.round((performance.now() - started) * 10) / 10;
+      request.log.info(summary, 'request completed');
+    }
+  };
+}
+
+/** The first target that can count: Anthropic dialect over HTTP, active, breaker not open, not cooling down. */
+function counter(targets: ResolvedTarget[], health: HealthStore): ResolvedTarget | undefined {
+  const now = Date.now();
+  const states = new Map(health.snapshot().map((h) => [h.target, h]));
+  return targets.find((target) => {
+    const spec = target.provider.spec;
+    if (spec.type !== 'anthropic' || spec.inactiveReason) return false;
+    const state = states.get(target.key.id);
+    if (!state) return true;
+    if (state.state === 'open' && (state.openUntil === null || Date.parse(state.openUntil) > now)) return false;
+    return state.cooldownUntil === null || Date.parse(state.cooldownUntil) <= now;
+  });
+}
+
+/** The provider's answer as it sent it, when it is a count; throws otherwise. Waits at most the target's timeouts.headersMs. */
+async function countUpstream(target: ResolvedTarget, request: FastifyRequest, reply: FastifyReply, body: Record<string, unknown>, model: string): Promise<string> {
+  const upstreamBody = target.model === model && request.rawBody !== undefined ? request.rawBody : JSON.stringify({ ...body, model: target.model });
+  const prepared = target.provider.prepareCountTokens(upstreamBody, { anthropicVersion: header(request, 'anthropic-version'), anthropicBeta: header(request, 'anthropic-beta') });
+  const controller = new AbortController();
+  const timer = setTimeout(() => controller.abort(new Error(`no answer within timeouts.headersMs (${target.spec.timeouts.headersMs} ms)`)), target.spec.timeouts.headersMs);
+  const onClose = () => {
+    if (!reply.raw.writableFinished) controller.abort(new Error('the client left'));
+  };
+  reply.raw.on('close', onClose);
+  try {
+    const response = await target.provider.transport.send(prepared, { signal: controller.signal, connectTimeoutMs: target.spec.timeouts.connectMs });
+    const text = await readBody(response.body);
+    if (response.status !== 200) throw new Error(`${target.id} answered ${response.status}`);
+    const parsed: unknown = JSON.parse(text);
+    const tokens = (parsed as { input_tokens?: unknown } | null)?.input_tokens;
+    if (typeof tokens !== 'number' || !Number.isInteger(tokens) || tokens < 0) throw new Error(`${target.id} answered without input_tokens`);
+    return text;
+  } catch (error) {
+    throw controller.signal.aborted ? controller.signal.reason : error;
+  } finally {
+    clearTimeout(timer);
+    reply.raw.off('close', onClose);
+  }
+}
+
+async function readBody(body: AsyncIterable<Uint8Array>): Promise<string> {
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for await (const chunk of body) {
+    size += chunk.byteLength;
+    if (size > MAX_BODY) throw new Error(`the answer is larger than ${MAX_BODY} bytes`);
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+function header(request: FastifyRequest, name: string): string | undefined {
+  const value = request.headers[name];
+  return Array.isArray(value) ? value.join(',') : value;
+}
