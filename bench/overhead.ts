@@ -51,6 +51,7 @@ function start(cmd: string, args: string[], env: NodeJS.ProcessEnv, ready: (line
 }
 
 const body = (model: string, stream: boolean) => JSON.stringify({ model, stream, messages: [{ role: 'user', content: 'Say hello.' }] });
+const anthropicBody = (model: string, stream: boolean) => JSON.stringify({ model, stream, max_tokens: 256, messages: [{ role: 'user', content: 'Say hello.' }] });
 
 interface Sample {
   latencyMs: number[];
@@ -130,6 +131,8 @@ async function main(): Promise<void> {
     { name: 'non-stream, chain of 2 (first answers)', pool: viaGateway, path: '/v1/chat/completions', payload: body('bench', false) },
     { name: 'stream, chain of 2 (first answers)', pool: viaGateway, path: '/v1/chat/completions', payload: body('bench', true) },
     { name: 'non-stream, primary open → second', pool: viaGateway, path: '/v1/chat/completions', payload: body('bench-open-primary', false) },
+    { name: 'non-stream, Anthropic client → OpenAI upstream (translated)', pool: viaGateway, path: '/v1/messages', payload: anthropicBody('bench', false) },
+    { name: 'stream, Anthropic client → OpenAI upstream (translated)', pool: viaGateway, path: '/v1/messages', payload: anthropicBody('bench', true) },
   ];
   const baselines = { 'non-stream': body('bench', false), stream: body('bench', true) };
 
@@ -156,7 +159,7 @@ async function main(): Promise<void> {
   }
 
   const rows = Object.entries(results).map(([name, r]) => {
-    const base = results[name.includes('stream,') && !name.includes('non-stream') ? 'direct stream' : 'direct non-stream']!;
+    const base = results[name.startsWith('stream') ? 'direct stream' : 'direct non-stream']!;
     return {
       scenario: name,
       'req/s': `${median(r.rps).toFixed(0)} ±${(spread(r.rps) / 2).toFixed(0)}`,

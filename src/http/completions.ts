@@ -6,7 +6,7 @@ import type { HealthStore } from '../health/types.js';
 import { forAnthropicClient } from '../providers/context-length.js';
 import { ChainFailure, runChain, type AttemptRecord, type ChainDeps } from '../routing/chain.js';
 import type { ModelTable } from '../routing/model-table.js';
-import { relayStream } from '../routing/relay.js';
+import { relayStream, releaseUpstream } from '../routing/relay.js';
 import { ClientClosedError, type RequestContext } from '../routing/request-context.js';
 import type { Inflight } from './inflight.js';
 import { checkCompletionBody } from './request-body.js';
@@ -106,6 +106,7 @@ export function completionHandler(dialect: Dialect, deps: CompletionDeps) {
       summary.status = 200;
       const write = backpressuredWriter(reply.raw);
       const outcome = await relayStream(committed, { idleMs: target.spec.timeouts.idleMs, keepaliveMs: deps.keepaliveMs, keepalive: KEEPALIVE[dialect] }, write);
+      releaseUpstream(committed, outcome);
       deps.health.recordStreamEnd(ticket, outcome.end);
       Object.assign(summary, { streamEnd: outcome.end.kind, events: outcome.events, droppedEvents: outcome.dropped });
       if (outcome.error) {

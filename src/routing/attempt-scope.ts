@@ -47,10 +47,17 @@ export class AttemptScope {
     if (!this.controller.signal.aborted) this.controller.abort(reason);
   }
 
-  /** Ends the attempt: timers cleared, upstream aborted if still open, request listener removed. */
-  dispose(reason?: unknown): void {
+  /**
+   * Ends the attempt: timers cleared, request listener removed, and with `abortUpstream` the
+   * upstream request cancelled. An upstream that answered completely is left alone, so its
+   * keep-alive connection can serve the next request.
+   */
+  dispose(abortUpstream: boolean): void {
     this.disarm();
     this.requestSignal.removeEventListener('abort', this.onRequestAbort);
-    this.abort(reason ?? new Error('attempt finished'));
+    if (abortUpstream) this.abort(ATTEMPT_OVER);
   }
 }
+
+/** One shared reason: building an Error (and its stack) per request costs more than the whole abort. */
+const ATTEMPT_OVER = new Error('attempt over');

@@ -94,7 +94,8 @@ export async function runAttempt(ctx: RequestContext, target: ResolvedTarget, tr
     throw failureOf(error, scope, target.id, !responded);
   } finally {
     // A committed stream's scope lives on in the relay; everything else ends here.
-    if (!committed || !ctx.stream) scope.dispose();
+    if (!committed) scope.dispose(true);
+    else if (!ctx.stream) scope.dispose(false);
   }
 }
 

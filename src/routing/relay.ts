@@ -109,10 +109,27 @@ export async function relayStream(commit: StreamCommit, options: RelayOptions, w
     return endedBy(scope.signal.aborted ? scope.signal.reason : error, dropped, count);
   } finally {
     clearTimeout(keepalive);
-    events.close();
-    scope.dispose();
+    scope.disarm();
   }
 }
+
+/**
+ * Releases the upstream once the relay is over. After a complete answer the few bytes left (often
+ * none) are read so the keep-alive connection can be reused — a new TLS handshake costs more than
+ * the whole gateway — giving up after DRAIN_MS; anything else cancels the upstream request.
+ */
+export function releaseUpstream(commit: StreamCommit, outcome: RelayOutcome): void {
+  if (outcome.end.kind === 'complete') {
+    commit.scope.dispose(false);
+    void commit.events.drain(DRAIN_MS, () => commit.scope.abort(DRAIN_GIVEN_UP));
+  } else {
+    commit.events.close();
+    commit.scope.dispose(true);
+  }
+}
+
+const DRAIN_MS = 1_000;
+const DRAIN_GIVEN_UP = new Error('the upstream kept its finished stream open');
 
 function inBandStatus(cause: GatewayError): number {
   if (cause.code === 'GW_ERR_UPSTREAM_OVERLOADED') return 529;

@@ -28,6 +28,18 @@ export class UpstreamEvents {
     return this.queue[this.cursor++];
   }
 
+  /** Reads and discards the rest of the body; `giveUp` runs (and should abort it) after `ms`. */
+  async drain(ms: number, giveUp: () => void): Promise<void> {
+    const timer = setTimeout(giveUp, ms);
+    try {
+      while (!(await this.iterator.next()).done);
+    } catch {
+      // aborted by giveUp, or the connection dropped: either way there is nothing left to read
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
   /** Stops reading; the caller aborts the request, this releases the iterator. */
   close(): void {
     void this.iterator.return?.().catch(() => {});
