@@ -1,3 +1,4 @@
+import { OPENAI_DONE } from '../dialects/openai.js';
 import type { ErrorCode } from '../errors/codes.js';
 import { GatewayError } from '../errors/gateway-error.js';
 import type { StreamEnd } from '../health/types.js';
@@ -61,6 +62,7 @@ export async function relayStream(commit: StreamCommit, options: RelayOptions, w
 
   try {
     await send(commit.head);
+    if (commit.head.some(isClientTerminal)) return { end: { kind: 'complete' }, error: undefined, dropped, events: count };
     scope.arm(options.idleMs, () => new GatewayError('GW_ERR_STREAM_IDLE_TIMEOUT', `${target} went silent for more than timeouts.idleMs; the answer is incomplete`), () => reading);
     for (;;) {
       let event: SseEvent | undefined;
@@ -102,7 +104,9 @@ export async function relayStream(commit: StreamCommit, options: RelayOptions, w
         throw error;
       }
       await send(translated);
-      if (meaning === 'terminal') return { end: { kind: 'complete' }, error: undefined, dropped, events: count };
+      // A translator may end the client's stream before the upstream's end marker (A→O: message_stop on
+      // OpenAI's usage chunk). Nothing may follow it, so a provider stalling after that is not waited for.
+      if (meaning === 'terminal' || translated.some(isClientTerminal)) return { end: { kind: 'complete' }, error: undefined, dropped, events: count };
     }
   } catch (error) {
     // write() failed: the client is gone or the gateway is ending the stream.
@@ -130,6 +134,11 @@ export function releaseUpstream(commit: StreamCommit, outcome: RelayOutcome): vo
 
 const DRAIN_MS = 1_000;
 const DRAIN_GIVEN_UP = new Error('the upstream kept its finished stream open');
+
+/** The end marker of either dialect's client stream: Anthropic's message_stop or OpenAI's [DONE]. */
+function isClientTerminal(event: SseEvent): boolean {
+  return event.event === 'message_stop' || (event.event === undefined && event.data === OPENAI_DONE);
+}
 
 function inBandStatus(cause: GatewayError): number {
   if (cause.code === 'GW_ERR_UPSTREAM_OVERLOADED') return 529;
