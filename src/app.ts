@@ -5,6 +5,7 @@ import type { Logger } from 'pino';
 import type { GatewayConfig } from './config/resolve.js';
 import { GatewayError } from './errors/gateway-error.js';
 import { MemoryHealthStore } from './health/memory-store.js';
+import { RedisHealthStore } from './health/redis-store.js';
 import type { HealthStore } from './health/types.js';
 import { completionHandler } from './http/completions.js';
 import { countTokensHandler } from './http/count-tokens.js';
@@ -36,12 +37,12 @@ export function createGateway(config: GatewayConfig, logger: Logger): Gateway {
   for (const spec of config.providers.values()) {
     providers.set(spec.name, new Provider(spec, spec.type === 'mock' ? new MockTransport(spec.name, spec.mock!) : http));
   }
-  const health = new MemoryHealthStore(logger);
+  const identity = processIdentity(VERSION);
+  const health: HealthStore = config.redis ? new RedisHealthStore(config.redis, identity.id, logger) : new MemoryHealthStore(logger);
   const targets = new TargetDirectory(providers, health);
   for (const route of config.routes) for (const target of route.targets) if (target.model) targets.resolve(target, target.model);
   const table = new ModelTable(config.routes);
   const inflight = new Inflight();
-  const identity = processIdentity(VERSION);
   let draining = false;
 
   const app: FastifyInstance = Fastify({

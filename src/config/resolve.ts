@@ -15,7 +15,9 @@ import {
   type ProviderConfig,
   type QuirksConfig,
   type RetrySettings,
+  type RedisSettings,
   type Timeouts,
+  redisSchema,
 } from './schema.js';
 import { formatPath, suggest } from './paths.js';
 
@@ -68,6 +70,8 @@ export interface GatewayConfig {
   routes: RouteSpec[];
   /** Every configured credential, so logs can redact them wherever they appear. */
   secrets: string[];
+  /** Where fleet state lives: undefined keeps it in this process. */
+  redis: RedisSettings | undefined;
 }
 
 const GLOB_CHARS = /[*?[\]{}!()+@]/;
@@ -123,7 +127,32 @@ export function resolveConfig(file: ConfigFile, env: NodeJS.ProcessEnv): { confi
   }
 
   const secrets = [...providers.values()].flatMap((p) => [p.apiKey ?? '', ...Object.values(p.headers)]).filter((s) => s.length >= 8);
-  return { config: { server, providers, routes, secrets }, problems };
+  const redis = resolveRedis(file.redis, env, problems);
+  if (redis?.url) secrets.push(...passwordsIn(redis.url));
+  return { config: { server, providers, routes, secrets, redis }, problems };
+}
+
+/** `redis.url`, `redis.sentinels` or `redis.cluster` — or REDIS_URL when the file names none. */
+function resolveRedis(redis: RedisSettings | undefined, env: NodeJS.ProcessEnv, problems: string[]): RedisSettings | undefined {
+  const settings = redis ?? (env.REDIS_URL ? redisSchema.parse({}) : undefined);
+  if (!settings) return undefined;
+  const url = settings.url?.trim() || (settings.sentinels || settings.cluster ? undefined : env.REDIS_URL?.trim()) || undefined;
+  const modes = [url, settings.sentinels, settings.cluster].filter(Boolean).length;
+  if (modes === 0) return undefined; // `redis: { url: "${REDIS_URL:-}" }` with the variable unset: memory store
+  if (modes > 1) problems.push('redis: give one of url, sentinels or cluster');
+  if (settings.sentinels && !settings.masterName) problems.push('redis.masterName: required with redis.sentinels');
+  if (url && !/^rediss?:\/\//.test(url)) problems.push(`redis.url: must start with redis:// or rediss://`);
+  const { url: _ignored, ...rest } = settings;
+  return settings.sentinels || settings.cluster ? rest : { ...rest, url: url! };
+}
+
+function passwordsIn(url: string): string[] {
+  try {
+    const password = decodeURIComponent(new URL(url).password);
+    return password.length >= 4 ? [password] : [];
+  } catch {
+    return [];
+  }
 }
 
 function resolveProvider(name: string, provider: ProviderConfig): ProviderSpec {

@@ -209,6 +209,30 @@ export const SERVER_DEFAULTS = {
   logLevel: 'info' as const,
 };
 
+export const REDIS_DEFAULTS = { keyPrefix: 'switchyard', commandTimeoutMs: 100, syncIntervalMs: 1_000, heartbeatMs: 1_000, localQuorum: 2, quorumWindowMs: 10_000 };
+export const redisSchema = z.strictObject({
+  /** redis://[:password@]host:port[/db] or rediss://… for a standalone server. REDIS_URL sets it too. */
+  url: z.string().optional(),
+  /** Sentinel: "host:port" of each sentinel, with the monitored master's name. */
+  sentinels: z.array(z.string().regex(/^[^:\s]+:\d+$/, 'must be "host:port"')).min(1).optional(),
+  masterName: z.string().min(1).optional(),
+  /** Cluster: the URL of one or more nodes to discover the cluster from. */
+  cluster: z.array(z.string()).min(1).optional(),
+  /** Prefix of every key and channel, so several fleets can share one Redis. */
+  keyPrefix: z.string().regex(/^[A-Za-z0-9:_.-]+$/).default(REDIS_DEFAULTS.keyPrefix),
+  /** No Redis call may hold a request longer than this; past it the replica uses its local state. */
+  commandTimeoutMs: ms.default(REDIS_DEFAULTS.commandTimeoutMs),
+  /** Backstop re-read of the shared state, for messages missed while a connection was down. */
+  syncIntervalMs: ms.default(REDIS_DEFAULTS.syncIntervalMs),
+  /** Replica heartbeat; a replica silent for three heartbeats is no longer counted live. */
+  heartbeatMs: ms.default(REDIS_DEFAULTS.heartbeatMs),
+  /** Failures on our side of the wire (refused, reset, timeouts) open a target fleet-wide only when this many replicas saw them … */
+  localQuorum: z.number().int().positive().default(REDIS_DEFAULTS.localQuorum),
+  /** … within this window. Provider-reported failures (5xx, 529, error events) open it at once. */
+  quorumWindowMs: ms.default(REDIS_DEFAULTS.quorumWindowMs),
+});
+export type RedisSettings = z.infer<typeof redisSchema>;
+
 export const configSchema = z.strictObject({
   server: z
     .strictObject({
@@ -228,6 +252,8 @@ export const configSchema = z.strictObject({
   breaker: breakerSchema.partial().default({}),
   retry: retrySchema.partial().default({}),
   cooldowns: cooldownsSchema.partial().default({}),
+  /** Shared fleet state; without it (and without REDIS_URL) each replica keeps its state in memory. */
+  redis: redisSchema.optional(),
   routing: z
     .strictObject({
       maxAttempts: z.number().int().positive().optional(),

@@ -2,6 +2,7 @@ import type { EventEmitter } from 'node:events';
 import CircuitBreaker from 'opossum';
 import type { BreakerSettings } from '../config/schema.js';
 import type { ErrorCode } from '../errors/codes.js';
+import type { FailureOrigin } from '../errors/gateway-error.js';
 import type { Admission, AttemptOutcome, AttemptTicket, BreakerState, StreamEnd, TargetHealth, TargetKey } from './types.js';
 
 const LATENCY_SAMPLES = 512;
@@ -34,6 +35,7 @@ export class TargetBreaker {
   private probeInFlight = false;
   private cooldownUntil = 0;
   private lastError: { code: ErrorCode; at: number } | null = null;
+  private lastOrigin: FailureOrigin = 'external';
   private readonly ignored: number[];
   private readonly latencies: number[] = [];
   private latencyCursor = 0;
@@ -76,6 +78,26 @@ export class TargetBreaker {
     rotation.on('rotate', this.onRotate);
   }
 
+  get currentState(): BreakerState {
+    return this.state;
+  }
+
+  /** Where the failures that last moved this breaker came from: decides how an open is shared. */
+  get lastFailureOrigin(): FailureOrigin {
+    return this.lastOrigin;
+  }
+
+  /** The fleet's probe lease is held: this attempt is the one probe, whatever the local state. */
+  admitProbe(): AttemptTicket {
+    if (this.state === 'half_open') this.probeInFlight = true;
+    return { targetId: this.key.id, generation: this.generation, probe: this.state === 'half_open' };
+  }
+
+  /** The fleet saw the target recover (another replica's probe succeeded). */
+  forceClose(): void {
+    if (this.state !== 'closed') this.breaker.close();
+  }
+
   admit(now = Date.now()): Admission {
     if (this.state === 'open') return { admitted: false, reason: 'open', untilMs: this.openUntil ?? undefined };
     if (now < this.cooldownUntil) return { admitted: false, reason: 'cooldown', untilMs: this.cooldownUntil };
@@ -101,6 +123,7 @@ export class TargetBreaker {
         return;
       case 'failure':
         this.noteError(outcome.code);
+        this.lastOrigin = outcome.origin;
         if (current) this.countFailure();
         return;
       case 'cooldown':
@@ -120,6 +143,7 @@ export class TargetBreaker {
       if (ticket.generation === this.generation) this.consecutiveFailures = 0;
     } else if (end.kind === 'failed') {
       this.noteError(end.code);
+      this.lastOrigin = end.origin;
       if (ticket.generation === this.generation) this.countFailure();
     }
   }

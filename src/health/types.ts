@@ -10,6 +10,8 @@ export interface TargetKey {
   provider: string;
   model: string;
   breaker: BreakerSettings;
+  /** How long a probe may hold the fleet's lease: its attempt's longest timeout plus a margin. */
+  probeLeaseMs: number;
 }
 
 /** Proof of admission, handed back with the outcome so late results of an older state are not misread. */
@@ -17,6 +19,8 @@ export interface AttemptTicket {
   readonly targetId: string;
   readonly generation: number;
   readonly probe: boolean;
+  /** The fleet-wide probe lease this attempt holds (Redis store). */
+  lease?: string;
 }
 
 export type Admission =
@@ -54,7 +58,32 @@ export interface TargetHealth {
   latencyMs: { p50: number | null; p95: number | null; samples: number };
   lastError: { code: ErrorCode; at: string } | null;
   cooldownUntil: string | null;
+  /** The fleet's view of the target (Redis store only): what every replica acts on. */
+  fleet?: FleetTargetState;
 }
+
+export interface FleetTargetState {
+  state: BreakerState;
+  openUntil: string | null;
+  /** Opens in a row without a close; drives the shared escalation. */
+  opens: number;
+  /** The replica that made the last transition, and why. */
+  by: string | null;
+  origin: FailureOrigin | null;
+  reason: string | null;
+  cooldownUntil: string | null;
+}
+
+export interface ReplicaInfo {
+  id: string;
+  lastSeen: string;
+  /** What the replica last reported of its own breakers: target → local state and figures. */
+  targets: Record<string, { state: BreakerState; consecutiveFailures: number; successes: number; failures: number }>;
+}
+
+export type StoreStatus =
+  | { kind: 'memory' }
+  | { kind: 'redis'; connected: boolean; since: string; replicas: ReplicaInfo[] };
 
 /**
  * Where breaker, cooldown and probe state lives. The memory implementation serves one process; a
@@ -64,9 +93,13 @@ export interface TargetHealth {
 export interface HealthStore {
   /** Makes a target known (so /status lists it before its first request). */
   register(target: TargetKey): void;
-  admit(target: TargetKey): Admission;
+  /** Answers from local state; only taking the fleet's half-open probe may wait on Redis (bounded by its command timeout). */
+  admit(target: TargetKey): Admission | Promise<Admission>;
   record(ticket: AttemptTicket, outcome: AttemptOutcome): void;
   recordStreamEnd(ticket: AttemptTicket, end: StreamEnd): void;
   snapshot(): TargetHealth[];
+  status(): StoreStatus;
+  /** Replicas currently alive (1 without shared state): local shares of fleet budgets divide by it. */
+  liveReplicas(): number;
   close(): Promise<void>;
 }

@@ -27,14 +27,17 @@ export interface OpsDeps {
 export function registerOps(app: FastifyInstance, deps: OpsDeps): void {
   app.get('/healthz', async () => ({ status: 'ok' }));
 
+  // Ready while Redis is down too: the replica serves from its local breakers, and says so.
   app.get('/readyz', async (_request, reply) => {
     if (deps.isDraining()) return reply.code(503).send({ status: 'draining' });
-    return { status: 'ready' };
+    const store = deps.health.status();
+    return store.kind === 'redis' ? { status: 'ready', redis: store.connected ? 'connected' : 'degraded' } : { status: 'ready' };
   });
 
   app.get('/status', async () => ({
     instance: { ...deps.identity, uptimeSeconds: Math.round(process.uptime()), draining: deps.isDraining() },
     providers: [...deps.providers.values()].map((p) => ({ name: p.name, type: p.type, active: p.inactiveReason === undefined, ...(p.inactiveReason ? { inactiveReason: p.inactiveReason } : {}) })),
+    store: deps.health.status(),
     targets: deps.health.snapshot(),
   }));
 }

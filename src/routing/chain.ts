@@ -68,7 +68,8 @@ export async function runChain(ctx: RequestContext, route: RouteSpec, deps: Chai
         attempts.push({ target: id, outcome: 'skipped', reason: 'max_attempts' });
         break;
       }
-      const admission = deps.health.admit(target.key);
+      const pending = deps.health.admit(target.key);
+      const admission = pending instanceof Promise ? await pending : pending;
       if (!admission.admitted) {
         attempts.push({ target: id, outcome: 'skipped', reason: admission.reason });
         if (admission.untilMs !== undefined) reopensAt = Math.min(reopensAt ?? Infinity, admission.untilMs);

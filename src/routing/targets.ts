@@ -42,7 +42,7 @@ export class TargetDirectory {
     const passThroughCount = this.passThrough.get(provider) ?? 0;
     if (spec.model === undefined && passThroughCount >= MAX_PASS_THROUGH_MODELS) return this.keyFor({ ...spec, model: '*' }, '*');
     if (spec.model === undefined) this.passThrough.set(provider, passThroughCount + 1);
-    const key: TargetKey = { id, provider, model, breaker: spec.breaker };
+    const key: TargetKey = { id, provider, model, breaker: spec.breaker, probeLeaseMs: Math.max(spec.timeouts.firstEventMs, spec.timeouts.responseMs) + 1_000 };
     this.keys.set(id, key);
     this.health.register(key);
     return key;

@@ -29,7 +29,7 @@ let breakers: TargetBreaker[] = [];
 let rotation: EventEmitter;
 
 function make(overrides: Partial<BreakerSettings> = {}, onTransition?: (h: TargetHealth) => void): TargetBreaker {
-  const breaker = new TargetBreaker({ id: 'prov/model-x', provider: 'prov', model: 'model-x', breaker: { ...SETTINGS, ...overrides } }, rotation, onTransition);
+  const breaker = new TargetBreaker({ id: 'prov/model-x', provider: 'prov', model: 'model-x', breaker: { ...SETTINGS, ...overrides }, probeLeaseMs: 5_000 }, rotation, onTransition);
   breakers.push(breaker);
   return breaker;
 }

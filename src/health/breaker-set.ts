@@ -1,0 +1,51 @@
+import { EventEmitter } from 'node:events';
+import { TargetBreaker } from './target-breaker.js';
+import type { TargetHealth, TargetKey } from './types.js';
+
+/** This process's breakers, one per target, created on first use. */
+export class BreakerSet {
+  private readonly breakers = new Map<string, TargetBreaker>();
+  /** One bucket-rotation timer per window size, shared by every breaker using it (opossum #648). */
+  private readonly rotations = new Map<number, { emitter: EventEmitter; timer: NodeJS.Timeout }>();
+
+  constructor(private readonly onTransition: (breaker: TargetBreaker, health: TargetHealth) => void) {}
+
+  for(target: TargetKey): TargetBreaker {
+    let breaker = this.breakers.get(target.id);
+    if (!breaker) {
+      const created: TargetBreaker = new TargetBreaker(target, this.rotationFor(target.breaker.rollingWindowMs / target.breaker.rollingBuckets), (health) => this.onTransition(created, health));
+      breaker = created;
+      this.breakers.set(target.id, breaker);
+    }
+    return breaker;
+  }
+
+  get(id: string): TargetBreaker | undefined {
+    return this.breakers.get(id);
+  }
+
+  all(): IterableIterator<TargetBreaker> {
+    return this.breakers.values();
+  }
+
+  close(): void {
+    for (const breaker of this.breakers.values()) breaker.shutdown();
+    for (const { timer } of this.rotations.values()) clearInterval(timer);
+    this.breakers.clear();
+    this.rotations.clear();
+  }
+
+  private rotationFor(bucketMs: number): EventEmitter {
+    const interval = Math.max(1, Math.round(bucketMs));
+    let rotation = this.rotations.get(interval);
+    if (!rotation) {
+      const emitter = new EventEmitter();
+      emitter.setMaxListeners(0);
+      const timer = setInterval(() => emitter.emit('rotate'), interval);
+      timer.unref();
+      rotation = { emitter, timer };
+      this.rotations.set(interval, rotation);
+    }
+    return rotation.emitter;
+  }
+}
