@@ -26,7 +26,7 @@ const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 export interface Gateway {
   app: FastifyInstance;
   health: HealthStore;
-  /** Stops accepting, lets streams finish until server.drainMs, ends the rest in-band, then closes everything. */
+  /** Turns /readyz to 503, keeps serving for server.shutdownDelayMs, stops accepting, lets streams finish until server.drainMs, ends the rest in-band, then closes everything. */
   shutdown(): Promise<void>;
 }
 
@@ -92,6 +92,8 @@ export function createGateway(config: GatewayConfig, logger: Logger): Gateway {
     health,
     async shutdown() {
       draining = true;
+      // Keep serving while the load balancer's health checks notice /readyz turned 503, so no request meets a closed listener.
+      if (config.server.shutdownDelayMs > 0) await sleep(config.server.shutdownDelayMs);
       const closing = app.close();
       const finished = await inflight.drained(config.server.drainMs);
       if (!finished) {

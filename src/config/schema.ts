@@ -205,6 +205,7 @@ export const SERVER_DEFAULTS = {
   host: '0.0.0.0',
   bodyLimitBytes: 8 * 1024 * 1024,
   drainMs: 30_000,
+  shutdownDelayMs: 0,
   keepaliveMs: 15_000,
   logLevel: 'info' as const,
 };
@@ -241,6 +242,8 @@ export const configSchema = z.strictObject({
       bodyLimitBytes: z.number().int().positive().default(SERVER_DEFAULTS.bodyLimitBytes),
       /** On SIGTERM, streams get this long to finish before they are ended with an in-band error. */
       drainMs: count.default(SERVER_DEFAULTS.drainMs),
+      /** On SIGTERM, /readyz turns 503 at once but the listener stays open this long, for load balancers to notice. */
+      shutdownDelayMs: count.default(SERVER_DEFAULTS.shutdownDelayMs),
       /** A stream whose provider is silent this long gets a keepalive (Anthropic ping event, OpenAI SSE comment). */
       keepaliveMs: ms.default(SERVER_DEFAULTS.keepaliveMs),
       logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default(SERVER_DEFAULTS.logLevel),

@@ -6,6 +6,15 @@
 const NOW = `local t = redis.call('TIME') local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)`;
 
 /**
+ * The next generation of a target: one more than the last, and never below Redis's clock in ms. A
+ * Redis that lost its data (restart without persistence, failover to an empty replica) starts again
+ * from an empty hash, and a plain counter would restart at 1, below the generation every replica
+ * has cached, so they would ignore every transition until it caught up. 13 digits: exact in Lua's
+ * doubles, in tostring() and in cjson (14 significant digits).
+ */
+const NEXT_GEN = `math.max(gen + 1, now)`;
+
+/**
  * Open a target, or vote for it. KEYS: state open probe votes. ARGV: replica origin reason quorum
  * windowMs openMs maxOpenMs jitterMultiplier probeToken channel target stateTtlMs.
  * Local-origin failures only vote, until `quorum` replicas voted within windowMs; a replica holding
@@ -32,8 +41,8 @@ if redis.call('HGET', KEYS[1], 'state') == 'open' then opens = tonumber(redis.ca
 opens = opens + 1
 local base = math.min(tonumber(ARGV[6]) * math.pow(2, math.min(opens - 1, 30)), tonumber(ARGV[7]))
 local duration = math.max(1, math.floor(base * tonumber(ARGV[8])))
-gen = redis.call('HINCRBY', KEYS[1], 'gen', 1)
-redis.call('HSET', KEYS[1], 'state', 'open', 'opens', opens, 'since', now, 'by', ARGV[1], 'origin', ARGV[2], 'reason', ARGV[3])
+gen = ${NEXT_GEN}
+redis.call('HSET', KEYS[1], 'gen', gen, 'state', 'open', 'opens', opens, 'since', now, 'by', ARGV[1], 'origin', ARGV[2], 'reason', ARGV[3])
 redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[12]))
 redis.call('SET', KEYS[2], ARGV[1], 'PX', duration)
 redis.call('DEL', KEYS[3], KEYS[4])
@@ -50,8 +59,8 @@ if redis.call('HGET', KEYS[1], 'state') ~= 'open' then return {'closed', gen} en
 if redis.call('PTTL', KEYS[2]) > 0 then return {'open', gen} end
 local holder = redis.call('GET', KEYS[3])
 if holder and holder ~= ARGV[1] then return {'busy', gen} end
-gen = redis.call('HINCRBY', KEYS[1], 'gen', 1)
-redis.call('HSET', KEYS[1], 'state', 'closed', 'opens', 0, 'since', now, 'by', ARGV[2], 'origin', '', 'reason', '')
+gen = ${NEXT_GEN}
+redis.call('HSET', KEYS[1], 'gen', gen, 'state', 'closed', 'opens', 0, 'since', now, 'by', ARGV[2], 'origin', '', 'reason', '')
 redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[5]))
 redis.call('DEL', KEYS[2], KEYS[3], KEYS[4])
 redis.call('PUBLISH', ARGV[3], cjson.encode({t = ARGV[4], gen = gen, state = 'closed', by = ARGV[2]}))

@@ -63,6 +63,8 @@ export class RedisHealthStore implements HealthStore {
   private leaseCounter = 0;
   private readonly timers: NodeJS.Timeout[] = [];
   private closing = false;
+  private everReady = false;
+  private warnedUnreachable = false;
 
   constructor(
     private readonly settings: RedisSettings,
@@ -156,6 +158,9 @@ export class RedisHealthStore implements HealthStore {
       this.succeeded();
     } catch (error) {
       this.failed(error);
+      // A timed-out call may still run when a frozen Redis wakes up, and would hold the fleet's probe
+      // for probeLeaseMs with nobody probing: the release queues behind it on the same connection.
+      this.redis.syRelease(keys.probe, token).catch(() => {});
       return breaker.admit();
     }
     const [result, ttl] = reply;
@@ -218,7 +223,11 @@ export class RedisHealthStore implements HealthStore {
     if (message.by !== undefined) current.by = message.by;
     if (message.origin !== undefined) current.origin = message.origin;
     if (message.reason !== undefined) current.reason = message.reason;
-    if (message.state === 'closed') current.opens = 0;
+    if (message.state === 'closed') {
+      current.opens = 0;
+      current.origin = '';
+      current.reason = '';
+    }
     this.shared.set(target, current);
     if (message.state === 'closed') this.breakers.get(target)?.forceClose();
   }
@@ -240,11 +249,12 @@ export class RedisHealthStore implements HealthStore {
         const id = ids[i]!;
         const open = state === 'open';
         const current = this.shared.get(id);
+        const fresh = Number(gen);
         // A gen that went backwards means Redis lost its data (restart without persistence): take what it says.
-        if (current && Number(gen) < current.gen && Number(gen) !== 0) return;
+        if (current && fresh < current.gen && fresh !== 0) return;
         const now = Date.now();
         this.shared.set(id, {
-          gen: Number(gen),
+          gen: fresh,
           state: open ? 'open' : 'closed',
           openUntil: open ? now + Math.max(0, Number(openTtl)) : 0,
           cooldownUntil: Number(cooldownTtl) > 0 ? now + Number(cooldownTtl) : 0,
@@ -253,7 +263,10 @@ export class RedisHealthStore implements HealthStore {
           origin: String(origin),
           reason: String(reason),
         });
-        if (!open && current?.state === 'open') this.breakers.get(id)?.forceClose();
+        // A close this replica had not heard of: the fleet saw the target recover. Not at the same gen (a
+        // local open the fleet does not share must stand), and not when Redis has no record at all: lost
+        // data is no recovery, and onReady publishes the local open again.
+        if (!open && current && fresh > current.gen) this.breakers.get(id)?.forceClose();
       });
     } catch (error) {
       this.failed(error);
@@ -288,6 +301,7 @@ export class RedisHealthStore implements HealthStore {
   /** On (re)connection: the fleet's state wins for what it knows, and local opens it missed are published. */
   private onReady(): void {
     if (this.closing) return;
+    this.everReady = true;
     this.failures = 0;
     this.pausedUntil = 0;
     if (!this.connected) {
@@ -305,7 +319,15 @@ export class RedisHealthStore implements HealthStore {
   }
 
   private markDown(why: string): void {
-    if (!this.connected || this.closing) return;
+    if (this.closing) return;
+    if (!this.connected) {
+      // Start-up without Redis is allowed (degraded); it is said once, not on every reconnection attempt.
+      if (!this.everReady && !this.warnedUnreachable) {
+        this.warnedUnreachable = true;
+        this.log.warn({ redis: 'degraded', why }, 'redis unreachable at start-up: serving from local breaker state until it is reachable');
+      }
+      return;
+    }
     this.connected = false;
     this.connectedSince = Date.now();
     this.log.warn({ redis: 'degraded', why }, 'redis unreachable: serving from local breaker state until it is back');

@@ -81,7 +81,7 @@ breaker: { consecutiveFailures: 3, openMs: 4000 }
 
   it('fills every default', () => {
     const config = parseConfig(base, {});
-    expect(config.server).toEqual({ port: 8080, host: '0.0.0.0', bodyLimitBytes: 8 * 1024 * 1024, drainMs: 30000, keepaliveMs: 15000, logLevel: 'info' });
+    expect(config.server).toEqual({ port: 8080, host: '0.0.0.0', bodyLimitBytes: 8 * 1024 * 1024, drainMs: 30000, shutdownDelayMs: 0, keepaliveMs: 15000, logLevel: 'info' });
     const target = config.routes[0]!.targets[0]!;
     expect(target.timeouts).toEqual(TIMEOUT_DEFAULTS);
     expect(target.breaker).toEqual(BREAKER_DEFAULTS);
