@@ -15,6 +15,10 @@ import { registerModels } from './http/models.js';
 import { processIdentity, registerOps } from './http/ops.js';
 import { MockTransport } from './providers/mock-transport.js';
 import { Provider } from './providers/provider.js';
+import { MemoryLimiter } from './limits/memory-limiter.js';
+import { RedisLimiter } from './limits/redis-limiter.js';
+import type { RateLimiter } from './limits/types.js';
+import { Budgets } from './routing/budgets.js';
 import { ModelTable } from './routing/model-table.js';
 import { TargetDirectory } from './routing/targets.js';
 import { HttpTransport } from './upstream/http-transport.js';
@@ -38,7 +42,11 @@ export function createGateway(config: GatewayConfig, logger: Logger): Gateway {
     providers.set(spec.name, new Provider(spec, spec.type === 'mock' ? new MockTransport(spec.name, spec.mock!) : http));
   }
   const identity = processIdentity(VERSION);
-  const health: HealthStore = config.redis ? new RedisHealthStore(config.redis, identity.id, logger) : new MemoryHealthStore(logger);
+  const fleet = config.redis ? new RedisHealthStore(config.redis, identity.id, logger) : undefined;
+  const health: HealthStore = fleet ?? new MemoryHealthStore(logger);
+  const limiter: RateLimiter = fleet
+    ? new RedisLimiter({ client: fleet.connection, keyPrefix: config.redis!.keyPrefix, commandTimeoutMs: config.redis!.commandTimeoutMs, liveReplicas: () => health.liveReplicas(), logger, replicaId: identity.id })
+    : new MemoryLimiter();
   const targets = new TargetDirectory(providers, health);
   for (const route of config.routes) for (const target of route.targets) if (target.model) targets.resolve(target, target.model);
   const table = new ModelTable(config.routes);
@@ -75,7 +83,7 @@ export function createGateway(config: GatewayConfig, logger: Logger): Gateway {
   });
 
   installErrorHandlers(app);
-  const deps = { table, health, targets, inflight, secrets: config.secrets, keepaliveMs: config.server.keepaliveMs };
+  const deps = { table, health, targets, budgets: new Budgets(limiter), inflight, secrets: config.secrets, keepaliveMs: config.server.keepaliveMs };
   app.post('/v1/chat/completions', completionHandler('openai', deps));
   app.post('/v1/messages', completionHandler('anthropic', deps));
   app.post('/v1/messages/count_tokens', countTokensHandler(deps));
@@ -107,6 +115,7 @@ export function createGateway(config: GatewayConfig, logger: Logger): Gateway {
       app.server.closeAllConnections();
       await closing;
       await Promise.all([...new Set([...providers.values()].map((p) => p.transport))].map((t) => t.close()));
+      await limiter.close();
       await health.close();
     },
   };

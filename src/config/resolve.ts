@@ -1,6 +1,7 @@
 import picomatch from 'picomatch';
 import type { Dialect } from '../errors/format.js';
 import { presetNamed, type ProviderAuth } from '../providers/presets.js';
+import type { Limits } from '../limits/types.js';
 import { DEFAULT_QUIRKS, type ProviderQuirks } from '../translate/types.js';
 import {
   BREAKER_DEFAULTS,
@@ -36,6 +37,8 @@ export interface ProviderSpec {
   mock: MockOptions | undefined;
   /** How the provider differs from its dialect's reference API (used when translating to it): defaults ← preset ← provider. */
   quirks: ProviderQuirks;
+  /** One budget shared by all of this provider's targets. */
+  limits: Limits | undefined;
   /** Why the provider is not used (its key variable is unset), or undefined when it is active. */
   inactiveReason: string | undefined;
 }
@@ -46,6 +49,8 @@ export interface TargetSpec {
   model: string | undefined;
   /** The provider's quirks with this target's own on top. */
   quirks: ProviderQuirks;
+  /** This target's own budget (its provider's, if any, applies too). */
+  limits: Limits | undefined;
   timeouts: Timeouts;
   breaker: BreakerSettings;
   retry: RetrySettings;
@@ -99,6 +104,7 @@ export function resolveConfig(file: ConfigFile, env: NodeJS.ProcessEnv): { confi
         provider,
         model: typeof target === 'string' ? undefined : target.model,
         quirks: typeof target === 'string' || !target.quirks ? provider.quirks : layerQuirks(provider.quirks, target.quirks),
+        limits: typeof target === 'string' ? undefined : budget(target.limits),
         timeouts: { ...TIMEOUT_DEFAULTS, ...file.timeouts, ...raw.timeouts, ...layered.timeouts } as Timeouts,
         breaker: { ...BREAKER_DEFAULTS, ...file.breaker, ...raw.breaker, ...layered.breaker } as BreakerSettings,
         retry: { ...RETRY_DEFAULTS, ...file.retry, ...raw.retry, ...layered.retry } as RetrySettings,
@@ -157,7 +163,7 @@ function passwordsIn(url: string): string[] {
 
 function resolveProvider(name: string, provider: ProviderConfig): ProviderSpec {
   if (provider.type === 'mock') {
-    return { name, type: 'mock', dialect: provider.mock.dialect ?? 'any', preset: undefined, baseUrl: undefined, apiKey: undefined, auth: 'bearer', headers: {}, mock: provider.mock, quirks: DEFAULT_QUIRKS, inactiveReason: undefined };
+    return { name, type: 'mock', dialect: provider.mock.dialect ?? 'any', preset: undefined, baseUrl: undefined, apiKey: undefined, auth: 'bearer', headers: {}, mock: provider.mock, quirks: DEFAULT_QUIRKS, limits: budget(provider.limits), inactiveReason: undefined };
   }
   const keyMissing = provider.apiKey !== undefined && provider.apiKey.trim() === '';
   // A preset whose dialect the provider overrode says nothing about auth or quirks (expandPresets then required a baseUrl).
@@ -179,8 +185,18 @@ function resolveProvider(name: string, provider: ProviderConfig): ProviderSpec {
     headers: provider.headers ?? {},
     mock: undefined,
     quirks: provider.quirks ? layerQuirks(presetQuirks, provider.quirks) : presetQuirks,
+    limits: budget(provider.limits),
     inactiveReason: keyMissing ? 'its apiKey is empty (is the key variable set?)' : undefined,
   };
+}
+
+function budget(limits: { rpm?: number | undefined; tpm?: number | undefined; concurrency?: number | undefined } | undefined): Limits | undefined {
+  if (!limits) return undefined;
+  const out: Limits = {};
+  if (limits.rpm !== undefined) out.rpm = limits.rpm;
+  if (limits.tpm !== undefined) out.tpm = limits.tpm;
+  if (limits.concurrency !== undefined) out.concurrency = limits.concurrency;
+  return Object.keys(out).length > 0 ? out : undefined;
 }
 
 /** Quirks from the file over a base; `null` puts a quirk back to its default (`maxOutputTokens: null`: no cap). */

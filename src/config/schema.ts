@@ -101,7 +101,19 @@ export const mockSchema = z.strictObject({
   failure: mockFailureSchema.default({ kind: 'status', status: 503, afterChunks: 2 }),
 });
 
+/** Rate budgets, enforced across the fleet: a target whose budget is spent is skipped like a cooling one. */
+export const limitsSchema = z.strictObject({
+  /** Requests per minute. */
+  rpm: z.number().int().positive().optional(),
+  /** Tokens per minute (input and output), reserved from an estimate and settled on the usage the answer reports. */
+  tpm: z.number().int().positive().optional(),
+  /** Requests in flight at once. */
+  concurrency: z.number().int().positive().optional(),
+});
+
 const overrides = {
+  /** Not layered: a provider's limits are one budget for all its targets, a target's its own on top. */
+  limits: limitsSchema.optional(),
   timeouts: timeoutsSchema.partial().optional(),
   breaker: breakerSchema.partial().optional(),
   retry: retrySchema.partial().optional(),

@@ -12,7 +12,7 @@ export const ERROR_CODES = {
   GW_ERR_REQ_DEADLINE: { status: 504, summary: 'The request ran past timeouts.totalMs (in-band when the answer had started).' },
   GW_ERR_REQ_NOT_FOUND: { status: 404, summary: 'No such endpoint.' },
   GW_ERR_ROUTE_MODEL_NOT_FOUND: { status: 404, summary: 'No route matches the requested model name; GET /v1/models lists the routable names.' },
-  GW_ERR_ROUTE_NO_HEALTHY_TARGET: { status: 503, summary: 'Every target of the route is open or cooling down; Retry-After says when the first one may be tried again.' },
+  GW_ERR_ROUTE_NO_HEALTHY_TARGET: { status: 503, summary: 'Every target of the route is open, cooling down or out of rate budget; Retry-After says when the first one may be tried again.' },
   GW_ERR_ROUTE_NO_USABLE_TARGET: { status: 503, summary: 'No target of the route can be used: their providers are inactive (no key) or the attempt budget is spent.' },
   GW_ERR_ROUTE_CHAIN_EXHAUSTED: { status: 502, summary: 'Every target that was tried failed; the client should not retry at once.' },
   GW_ERR_UPSTREAM_CONNECT: { status: 502, summary: 'A provider could not be reached (refused, reset, DNS, TLS).' },

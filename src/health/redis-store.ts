@@ -91,6 +91,11 @@ export class RedisHealthStore implements HealthStore {
     this.every(settings.heartbeatMs, () => this.heartbeat());
   }
 
+  /** The store's Redis client, for the rate limiter to share; closed with the store. */
+  get connection(): RedisConnection {
+    return this.redis;
+  }
+
   register(target: TargetKey): void {
     this.keys.set(target.id, target);
     this.breakers.for(target);

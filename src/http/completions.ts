@@ -90,6 +90,7 @@ export function completionHandler(dialect: Dialect, deps: CompletionDeps) {
       const answered = { 'x-switchyard-target': target.id, 'x-switchyard-attempts': String(attemptsMade(attempts)) };
       Object.assign(summary, { attempts, target: target.id, ttfbMs: round(committed.ttfbMs) });
       if (committed.kind === 'json') {
+        result.budget.release(committed.tokens);
         summary.status = 200;
         void reply.code(200).headers({ ...answered, 'content-type': 'application/json' }).send(committed.body);
         return;
@@ -107,8 +108,9 @@ export function completionHandler(dialect: Dialect, deps: CompletionDeps) {
       const write = backpressuredWriter(reply.raw);
       const outcome = await relayStream(committed, { idleMs: target.spec.timeouts.idleMs, keepaliveMs: deps.keepaliveMs, keepalive: KEEPALIVE[dialect] }, write);
       releaseUpstream(committed, outcome);
+      result.budget.release(outcome.tokens);
       deps.health.recordStreamEnd(ticket, outcome.end);
-      Object.assign(summary, { streamEnd: outcome.end.kind, events: outcome.events, droppedEvents: outcome.dropped });
+      Object.assign(summary, { streamEnd: outcome.end.kind, events: outcome.events, droppedEvents: outcome.dropped, tokens: outcome.tokens });
       if (outcome.error) {
         summary.errCode = outcome.error.code;
         await write(renderStreamError(dialect, outcome.error, request.id)).catch(() => {});

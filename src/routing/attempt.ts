@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { ProviderSpec } from '../config/resolve.js';
 import { dialectRules, type DialectRules } from '../dialects/index.js';
+import { bodyTokens, StreamUsage } from '../dialects/usage.js';
 import type { Dialect } from '../errors/format.js';
 import { GatewayError } from '../errors/gateway-error.js';
 import { classifyInBandError, classifyUpstreamStatus, protocolError, type ClassifyContext } from '../providers/classify.js';
@@ -21,8 +22,8 @@ const MAX_JSON_BODY = 32 * 1024 * 1024;
 
 /** What an attempt hands over at its commit point; from here on the answer belongs to the client. */
 export type Committed =
-  | { kind: 'json'; body: string; ttfbMs: number }
-  | { kind: 'stream'; events: UpstreamEvents; head: SseEvent[]; translator: StreamTranslator; scope: AttemptScope; rules: DialectRules; classify: ClassifyContext; ttfbMs: number };
+  | { kind: 'json'; body: string; ttfbMs: number; tokens: number | undefined }
+  | { kind: 'stream'; events: UpstreamEvents; head: SseEvent[]; translator: StreamTranslator; scope: AttemptScope; rules: DialectRules; classify: ClassifyContext; usage: StreamUsage; ttfbMs: number };
 
 export function upstreamDialect(provider: ProviderSpec, client: Dialect): Dialect {
   return provider.dialect === 'any' ? client : provider.dialect;
@@ -57,9 +58,9 @@ export async function runAttempt(ctx: RequestContext, target: ResolvedTarget, tr
     }
     if (!ctx.stream) {
       const body = await readBody(response, MAX_JSON_BODY, false);
-      checkCompletion(body, rules, classify);
+      const parsed = checkCompletion(body, rules, classify);
       committed = true;
-      return { kind: 'json', body: translation.response(body), ttfbMs: performance.now() - started };
+      return { kind: 'json', body: translation.response(body), ttfbMs: performance.now() - started, tokens: bodyTokens(dialect, parsed) };
     }
 
     if (!isEventStream(response)) {
@@ -71,6 +72,7 @@ export async function runAttempt(ctx: RequestContext, target: ResolvedTarget, tr
     const events = new UpstreamEvents(response.body);
     const stream = translation.stream();
     const head: SseEvent[] = [];
+    const usage = new StreamUsage(dialect);
     for (;;) {
       const event = await events.next();
       if (!event) throw protocolError(classify, 'the event stream ended before the answer started');
@@ -80,6 +82,7 @@ export async function runAttempt(ctx: RequestContext, target: ResolvedTarget, tr
       } catch (error) {
         throw protocolError(classify, 'sent an event that is not valid JSON', error);
       }
+      usage.observe(parsed);
       const meaning = rules.eventMeaning(event, parsed);
       if (meaning === 'error') throw classifyInBandError(rules.errorInfo(parsed), classify);
       if (meaning === 'terminal') throw protocolError(classify, 'the event stream ended before the answer started');
@@ -87,7 +90,7 @@ export async function runAttempt(ctx: RequestContext, target: ResolvedTarget, tr
       if (meaning === 'content' || meaning === 'finish') {
         scope.disarm();
         committed = true;
-        return { kind: 'stream', events, head, translator: stream, scope, rules, classify, ttfbMs: performance.now() - started };
+        return { kind: 'stream', events, head, translator: stream, scope, rules, classify, usage, ttfbMs: performance.now() - started };
       }
     }
   } catch (error) {
@@ -120,7 +123,7 @@ function failureOf(error: unknown, scope: AttemptScope, target: string, beforeRe
   return mapTransportError(error, target, beforeResponse);
 }
 
-function checkCompletion(body: string, rules: DialectRules, classify: ClassifyContext): void {
+function checkCompletion(body: string, rules: DialectRules, classify: ClassifyContext): unknown {
   let parsed: unknown;
   try {
     parsed = JSON.parse(body);
@@ -130,6 +133,7 @@ function checkCompletion(body: string, rules: DialectRules, classify: ClassifyCo
   const problem = rules.bodyProblem(parsed);
   if (problem === 'not-a-completion') throw protocolError(classify, 'answered with a body that is not a completion');
   if (problem) throw classifyInBandError(problem, classify);
+  return parsed;
 }
 
 function isEventStream(response: UpstreamResponse): boolean {

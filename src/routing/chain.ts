@@ -6,6 +6,7 @@ import type { AttemptTicket, HealthStore } from '../health/types.js';
 import { translatorFor } from '../translate/index.js';
 import { runAttempt, upstreamDialect, type Committed } from './attempt.js';
 import { ClientClosedError, type RequestContext } from './request-context.js';
+import { reservedTokens, type BudgetGrant, type Budgets } from './budgets.js';
 import type { ResolvedTarget, TargetDirectory } from './targets.js';
 
 /** One line of the request's story, for the log and for the response headers. */
@@ -14,7 +15,7 @@ export interface AttemptRecord {
   outcome: 'success' | 'failure' | 'cooldown' | 'ignored' | 'skipped';
   code?: ErrorCode;
   upstreamStatus?: number;
-  /** Why a target was not tried: open, probe_in_flight, cooldown, inactive, max_attempts. */
+  /** Why a target was not tried: open, probe_in_flight, cooldown, inactive, max_attempts, budget_rpm, budget_tpm, budget_concurrency. */
   reason?: string;
   ms?: number;
 }
@@ -23,12 +24,15 @@ export interface ChainResult {
   committed: Committed;
   target: ResolvedTarget;
   ticket: AttemptTicket;
+  /** Released by whoever sees the answer end, with the tokens it used. */
+  budget: BudgetGrant;
   attempts: AttemptRecord[];
 }
 
 export interface ChainDeps {
   health: HealthStore;
   targets: TargetDirectory;
+  budgets: Budgets;
 }
 
 /** Thrown when the chain ends without an answer; carries the attempts so the log tells the whole story. */
@@ -52,6 +56,7 @@ export async function runChain(ctx: RequestContext, route: RouteSpec, deps: Chai
   const failures: GatewayError[] = [];
   let made = 0;
   let reopensAt: number | undefined;
+  let reserved: number | undefined;
 
   for (const spec of route.targets) {
     const target = deps.targets.resolve(spec, ctx.request.model);
@@ -75,14 +80,23 @@ export async function runChain(ctx: RequestContext, route: RouteSpec, deps: Chai
         if (admission.untilMs !== undefined) reopensAt = Math.min(reopensAt ?? Infinity, admission.untilMs);
         break;
       }
+      // A spent budget skips the target like a cooldown: the next one answers instead of the provider's 429.
+      const budget = await deps.budgets.acquire(target, () => (reserved ??= reservedTokens(ctx.request)));
+      if (!budget.granted) {
+        deps.health.record(admission.ticket, { kind: 'ignored', code: 'GW_ERR_UPSTREAM_RATE_LIMITED' });
+        attempts.push({ target: id, outcome: 'skipped', reason: `budget_${budget.reason}` });
+        reopensAt = Math.min(reopensAt ?? Infinity, Date.now() + budget.retryAfterMs);
+        break;
+      }
       made += 1;
       const started = performance.now();
       try {
         const committed = await runAttempt(ctx, target, translator);
         deps.health.record(admission.ticket, { kind: 'success', latencyMs: committed.ttfbMs, complete: committed.kind === 'json' });
         attempts.push({ target: id, outcome: 'success', ms: elapsed(started) });
-        return { committed, target, ticket: admission.ticket, attempts };
+        return { committed, target, ticket: admission.ticket, budget: budget.grant, attempts };
       } catch (thrown) {
+        budget.grant.release(0);
         const ms = elapsed(started);
         if (!(thrown instanceof GatewayError) || !thrown.failure) {
           // The client left, the request's deadline passed, or the gateway is draining: not the target's fault.
@@ -160,7 +174,7 @@ function exhausted(model: string, failures: GatewayError[], attempts: AttemptRec
   if (failures.length === 0) {
     if (reopensAt !== undefined) {
       const seconds = Math.max(1, Math.ceil((reopensAt - Date.now()) / 1000));
-      return new GatewayError('GW_ERR_ROUTE_NO_HEALTHY_TARGET', `every target for model "${model}" is unavailable (open breaker or cooldown); retry in ${seconds} s`, { headers: { 'retry-after': String(seconds) } });
+      return new GatewayError('GW_ERR_ROUTE_NO_HEALTHY_TARGET', `every target for model "${model}" is unavailable (open breaker, cooldown or spent rate budget); retry in ${seconds} s`, { headers: { 'retry-after': String(seconds) } });
     }
     const reasons = attempts.map((a) => `${a.target}: ${a.reason}`).join(', ');
     return new GatewayError('GW_ERR_ROUTE_NO_USABLE_TARGET', `no target can serve model "${model}" now (${reasons})`, attempts.some((a) => a.reason === 'probe_in_flight') ? { headers: { 'retry-after': '1' } } : {});

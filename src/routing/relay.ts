@@ -16,6 +16,8 @@ export interface RelayOutcome {
   /** Unparsable events dropped from an otherwise healthy stream. */
   dropped: number;
   events: number;
+  /** Tokens the stream reported using, when it said. */
+  tokens: number | undefined;
 }
 
 type StreamCommit = Extract<Committed, { kind: 'stream' }>;
@@ -36,11 +38,12 @@ export interface RelayOptions {
 }
 
 export async function relayStream(commit: StreamCommit, options: RelayOptions, write: (chunk: string) => Promise<void>): Promise<RelayOutcome> {
-  const { events, scope, rules, classify, translator } = commit;
+  const { events, scope, rules, classify, translator, usage } = commit;
   const target = classify.target;
   let dropped = 0;
   let count = 0;
   let finished = false;
+  const tally = (): Tally => ({ dropped, events: count, tokens: usage.tokens() });
   const send = async (out: SseEvent[]) => {
     for (const event of out) await write(encodeSseEvent(event));
     count += out.length;
@@ -49,8 +52,7 @@ export async function relayStream(commit: StreamCommit, options: RelayOptions, w
     end: { kind: 'failed', origin, code },
     // The in-band error keeps the kind of what happened: clients treat overload and rate limits differently (protocol.md §5.5).
     error: new GatewayError(code, message, cause ? { status: inBandStatus(cause) } : {}),
-    dropped,
-    events: count,
+    ...tally(),
   });
 
   // While the upstream is silent (a model thinking), keepalives stop clients and proxies from giving up on the stream.
@@ -62,7 +64,7 @@ export async function relayStream(commit: StreamCommit, options: RelayOptions, w
 
   try {
     await send(commit.head);
-    if (commit.head.some(isClientTerminal)) return { end: { kind: 'complete' }, error: undefined, dropped, events: count };
+    if (commit.head.some(isClientTerminal)) return { end: { kind: 'complete' }, error: undefined, ...tally() };
     scope.arm(options.idleMs, () => new GatewayError('GW_ERR_STREAM_IDLE_TIMEOUT', `${target} went silent for more than timeouts.idleMs; the answer is incomplete`), () => reading);
     for (;;) {
       let event: SseEvent | undefined;
@@ -71,7 +73,7 @@ export async function relayStream(commit: StreamCommit, options: RelayOptions, w
         event = await events.next();
         reading = false;
       } catch (error) {
-        if (scope.signal.aborted) return endedBy(scope.signal.reason, dropped, count);
+        if (scope.signal.aborted) return endedBy(scope.signal.reason, tally());
         if (error instanceof SseFramingError) return failed('GW_ERR_STREAM_INTERRUPTED', `${target}: ${error.message}; the answer is incomplete`, 'external');
         return failed('GW_ERR_STREAM_INTERRUPTED', `the connection to ${target} was lost; the answer is incomplete`);
       }
@@ -80,7 +82,7 @@ export async function relayStream(commit: StreamCommit, options: RelayOptions, w
       if (!event) {
         if (!finished) return failed('GW_ERR_STREAM_INTERRUPTED', `${target} ended the stream before the answer was complete`, 'external');
         await send(translator.end());
-        return { end: { kind: 'complete' }, error: undefined, dropped, events: count };
+        return { end: { kind: 'complete' }, error: undefined, ...tally() };
       }
       let parsed: unknown;
       try {
@@ -89,6 +91,7 @@ export async function relayStream(commit: StreamCommit, options: RelayOptions, w
         dropped += 1;
         continue;
       }
+      usage.observe(parsed);
       const meaning = rules.eventMeaning(event, parsed);
       if (meaning === 'error') {
         const cause = classifyInBandError(rules.errorInfo(parsed), classify);
@@ -106,11 +109,11 @@ export async function relayStream(commit: StreamCommit, options: RelayOptions, w
       await send(translated);
       // A translator may end the client's stream before the upstream's end marker (A→O: message_stop on
       // OpenAI's usage chunk). Nothing may follow it, so a provider stalling after that is not waited for.
-      if (meaning === 'terminal' || translated.some(isClientTerminal)) return { end: { kind: 'complete' }, error: undefined, dropped, events: count };
+      if (meaning === 'terminal' || translated.some(isClientTerminal)) return { end: { kind: 'complete' }, error: undefined, ...tally() };
     }
   } catch (error) {
     // write() failed: the client is gone or the gateway is ending the stream.
-    return endedBy(scope.signal.aborted ? scope.signal.reason : error, dropped, count);
+    return endedBy(scope.signal.aborted ? scope.signal.reason : error, tally());
   } finally {
     clearTimeout(keepalive);
     scope.disarm();
@@ -146,11 +149,13 @@ function inBandStatus(cause: GatewayError): number {
   return 502;
 }
 
-function endedBy(reason: unknown, dropped: number, events: number): RelayOutcome {
+type Tally = Pick<RelayOutcome, 'dropped' | 'events' | 'tokens'>;
+
+function endedBy(reason: unknown, tally: Tally): RelayOutcome {
   if (reason instanceof GatewayError && reason.code === 'GW_ERR_STREAM_IDLE_TIMEOUT') {
-    return { end: { kind: 'failed', origin: 'local', code: reason.code }, error: reason, dropped, events };
+    return { end: { kind: 'failed', origin: 'local', code: reason.code }, error: reason, ...tally };
   }
-  if (reason instanceof GatewayError) return { end: { kind: 'ignored' }, error: reason, dropped, events };
-  if (reason instanceof ClientClosedError) return { end: { kind: 'ignored' }, error: undefined, dropped, events };
-  return { end: { kind: 'ignored' }, error: new GatewayError('GW_ERR_INTERNAL', 'internal gateway error', { cause: reason }), dropped, events };
+  if (reason instanceof GatewayError) return { end: { kind: 'ignored' }, error: reason, ...tally };
+  if (reason instanceof ClientClosedError) return { end: { kind: 'ignored' }, error: undefined, ...tally };
+  return { end: { kind: 'ignored' }, error: new GatewayError('GW_ERR_INTERNAL', 'internal gateway error', { cause: reason }), ...tally };
 }
