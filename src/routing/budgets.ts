@@ -17,7 +17,8 @@ const DEFAULT_OUTPUT_RESERVED = 1_024;
 
 /**
  * A target's rate budgets: its provider's (one budget for all its targets) and its own. Both must
- * grant; a denial gives back what the other took.
+ * grant; a denial gives back the other's tokens and concurrency slot (its request slot stays spent).
+ * With Redis each level is one round trip, so configure one level where one suffices.
  */
 export class Budgets {
   constructor(private readonly limiter: RateLimiter) {}
@@ -30,7 +31,8 @@ export class Budgets {
     const estimate = tokens();
     const grants: BudgetGrant[] = [];
     for (const [key, limits] of levels) {
-      const result = await this.limiter.acquire(key, limits, estimate);
+      // The concurrency lease lasts as long as the request may: a killed replica's slot frees itself then.
+      const result = await this.limiter.acquire(key, limits, estimate, { leaseMs: target.spec.timeouts.totalMs });
       if (!result.granted) {
         for (const grant of grants) grant.release(0);
         return { granted: false, reason: result.reason, retryAfterMs: result.retryAfterMs };

@@ -5,20 +5,17 @@
  * Synchronisation is on haproxy's log lines ("… is DOWN"), on requests reaching the stand-ins and
  * on the gateways' log lines, never on sleeps.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { request } from 'undici';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { openai, startFakeUpstream, type FakeUpstream, type ManualExchange } from '../helpers/fake-upstream.js';
+import { isListening, spawnGateway, type GatewayProcess } from '../helpers/gateway-process.js';
 import { checkConfig, freePort, haproxyVersion, loopbackEnv, startLoadBalancer, type LoadBalancer } from '../helpers/haproxy.js';
 import { reader } from '../helpers/stream-reader.js';
-
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
 /** A guard against a hung test (not a synchronisation device). */
 async function withDeadline<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
@@ -221,65 +218,6 @@ describe('in front of stand-in replicas', () => {
 // Three real gateway processes (memory store), one fake provider, haproxy in front.
 // ---------------------------------------------------------------------------------------------
 
-interface GatewayProcess {
-  child: ChildProcess;
-  port: number;
-  lines: Record<string, any>[];
-  exited: Promise<number | null>;
-  waitForLine(match: (line: Record<string, any>) => boolean, what: string): Promise<Record<string, any>>;
-}
-
-function spawnGateway(configFile: string, port: number): GatewayProcess {
-  const env: NodeJS.ProcessEnv = {};
-  for (const [name, value] of Object.entries(process.env)) if (!/_API_KEY$|^SWITCHYARD_|^PORT$|^NODE_OPTIONS$|^REDIS_URL$/.test(name)) env[name] = value;
-  env.PORT = String(port);
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts', '--config', configFile], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
-  const lines: Record<string, any>[] = [];
-  const waiters: { match: (line: Record<string, any>) => boolean; resolve: (line: Record<string, any>) => void }[] = [];
-  let stderr = '';
-  let partial = '';
-  child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-  child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
-    partial += chunk;
-    const complete = partial.split('\n');
-    partial = complete.pop() ?? '';
-    for (const text of complete) {
-      if (!text.trim()) continue;
-      let line: Record<string, any>;
-      try {
-        line = JSON.parse(text) as Record<string, any>;
-      } catch {
-        line = { unparsed: text };
-      }
-      lines.push(line);
-      for (const waiter of [...waiters]) {
-        if (waiter.match(line)) {
-          waiters.splice(waiters.indexOf(waiter), 1);
-          waiter.resolve(line);
-        }
-      }
-    }
-  });
-  const exited = new Promise<number | null>((resolve) => child.once('close', (code) => resolve(code)));
-  return {
-    child,
-    port,
-    lines,
-    exited,
-    waitForLine(match, what) {
-      const seen = lines.find(match);
-      if (seen) return Promise.resolve(seen);
-      return new Promise((resolve, reject) => {
-        const waiter = { match, resolve };
-        waiters.push(waiter);
-        void exited.then((code) => {
-          if (waiters.includes(waiter)) reject(new Error(`gateway on port ${port} exited (code ${code}) before ${what}\n${stderr}`));
-        });
-      });
-    },
-  };
-}
-
 describe('in front of three gateway processes', () => {
   let dir: string;
   let upstream: FakeUpstream;
@@ -320,7 +258,7 @@ retry: { retries: 0 }
     const ports = [await freePort(), await freePort(), await freePort()];
     gateways = ports.map((port) => spawnGateway(file, port));
     await withDeadline(
-      Promise.all(gateways.map((g) => g.waitForLine((l) => typeof l.msg === 'string' && l.msg.startsWith('switchyard listening on'), 'listening'))),
+      Promise.all(gateways.map((g) => g.waitForLine(isListening, 'listening'))),
       15_000,
       'gateway start-up',
     );
