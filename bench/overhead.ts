@@ -5,11 +5,12 @@
  * upstream called directly, in the same run. See bench/README.md for how to read the table.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
+import { Redis } from 'ioredis';
 import { Pool } from 'undici';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
@@ -122,6 +123,36 @@ async function main(): Promise<void> {
   const [gCmd, gArgs] = pinned(0, process.execPath, ['dist/main.js', '--config', configFile]);
   const gateway = await start(gCmd, gArgs, { PORT: String(port) }, (line) => typeof line.msg === 'string' && line.msg.startsWith('switchyard listening'));
 
+  // The same gateway with its state in Redis (a server of its own, on the upstream's core), plus a route with an rpm budget.
+  const redisPort = await freePort();
+  const [rCmd, rArgs] = pinned(1, 'redis-server', ['--port', String(redisPort), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no']);
+  const redisServer = spawn(rCmd, rArgs, { stdio: 'ignore' });
+  const redis = new Redis(redisPort, { retryStrategy: () => 50 });
+  redis.on('error', () => {}); // refused until the server listens; it retries
+  await new Promise((resolve) => redis.once('ready', resolve));
+  const redisConfig = join(dir, 'bench-redis.yaml');
+  writeFileSync(
+    redisConfig,
+    [
+      readFileSync(configFile, 'utf8').replace('up-b: { type: openai', `up-c: { type: openai, baseUrl: "${upstreamUrl}/v1", limits: { rpm: 100000000 } }\n  up-b: { type: openai`),
+      '  - { match: bench-limited, targets: [ { provider: up-c, model: bench-c }, { provider: up-b, model: bench-b } ] }',
+      `redis: { url: "redis://127.0.0.1:${redisPort}" }`,
+    ].join('\n'),
+  );
+  const redisGatewayPort = await freePort();
+  const [g2Cmd, g2Args] = pinned(0, process.execPath, ['dist/main.js', '--config', redisConfig]);
+  const redisGateway = await start(g2Cmd, g2Args, { PORT: String(redisGatewayPort) }, (line) => typeof line.msg === 'string' && line.msg.startsWith('switchyard listening'));
+  const viaRedisGateway = new Pool(`http://127.0.0.1:${redisGatewayPort}`, { connections: CONCURRENCY });
+  // Round trips: the gateway's own calls are scripts (commands a script runs inside are not round trips).
+  const commandCount = async () => {
+    const stats = await redis.info('commandstats');
+    return [...stats.matchAll(/^cmdstat_(?:evalsha|eval|info):calls=(\d+)/gm)].reduce((n, m) => n + Number(m[1]), 0);
+  };
+  // Heartbeats and resyncs run whatever the traffic: measured idle, then subtracted.
+  const idleStart = await commandCount();
+  await new Promise((resolve) => setTimeout(resolve, 3_000));
+  const idlePerMs = ((await commandCount()) - idleStart - 1) / 3_000;
+
   const direct = new Pool(upstreamUrl, { connections: CONCURRENCY });
   const viaGateway = new Pool(`http://127.0.0.1:${port}`, { connections: CONCURRENCY });
   // Trip the dead primary's breaker once so that scenario measures "skip an open target".
@@ -133,7 +164,11 @@ async function main(): Promise<void> {
     { name: 'non-stream, primary open → second', pool: viaGateway, path: '/v1/chat/completions', payload: body('bench-open-primary', false) },
     { name: 'non-stream, Anthropic client → OpenAI upstream (translated)', pool: viaGateway, path: '/v1/messages', payload: anthropicBody('bench', false) },
     { name: 'stream, Anthropic client → OpenAI upstream (translated)', pool: viaGateway, path: '/v1/messages', payload: anthropicBody('bench', true) },
+    { name: 'non-stream, chain of 2, Redis store', pool: viaRedisGateway, path: '/v1/chat/completions', payload: body('bench', false), redis: true },
+    { name: 'stream, chain of 2, Redis store', pool: viaRedisGateway, path: '/v1/chat/completions', payload: body('bench', true), redis: true },
+    { name: 'non-stream, rpm budget in Redis', pool: viaRedisGateway, path: '/v1/chat/completions', payload: body('bench-limited', false), redis: true },
   ];
+  const commandsPerRequest: Record<string, number[]> = {};
   const baselines = { 'non-stream': body('bench', false), stream: body('bench', true) };
 
   const results: Record<string, { rps: number[]; p50: number[]; p99: number[]; ttfb50: number[]; ttfb99: number[] }> = {};
@@ -154,7 +189,12 @@ async function main(): Promise<void> {
     }
     for (const s of scenarios) {
       await sequential(s.pool, s.path, s.payload, 200);
-      record(s.name, await throughput(s.pool, s.path, s.payload), await sequential(s.pool, s.path, s.payload, LATENCY_REQUESTS));
+      const rps = await throughput(s.pool, s.path, s.payload);
+      const before = s.redis ? await commandCount() : 0;
+      const t0 = performance.now();
+      const sample = await sequential(s.pool, s.path, s.payload, LATENCY_REQUESTS);
+      if (s.redis) (commandsPerRequest[s.name] ??= []).push(((await commandCount()) - before - 1 - idlePerMs * (performance.now() - t0)) / LATENCY_REQUESTS);
+      record(s.name, rps, sample);
     }
   }
 
@@ -170,16 +210,21 @@ async function main(): Promise<void> {
       'ttfb p50': median(r.ttfb50).toFixed(3),
       'added ttfb p50': name.startsWith('direct') ? '' : (median(r.ttfb50) - median(base.ttfb50)).toFixed(3),
       'rps vs direct': name.startsWith('direct') ? '' : `${((median(r.rps) / median(base.rps)) * 100).toFixed(0)}%`,
+      'redis round trips/req': commandsPerRequest[name] ? Math.max(0, median(commandsPerRequest[name])).toFixed(2) : '',
     };
   });
   console.table(rows);
   mkdirSync('bench/results', { recursive: true });
   const out = join('bench/results', `overhead-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
-  writeFileSync(out, JSON.stringify({ node: process.version, pinned: hasTaskset, runs: RUNS, latencyRequests: LATENCY_REQUESTS, throughputMs: THROUGHPUT_MS, concurrency: CONCURRENCY, results, rows }, null, 2));
+  writeFileSync(out, JSON.stringify({ node: process.version, pinned: hasTaskset, runs: RUNS, latencyRequests: LATENCY_REQUESTS, throughputMs: THROUGHPUT_MS, concurrency: CONCURRENCY, results, commandsPerRequest, redisIdleCommandsPerSecond: idlePerMs * 1000, rows }, null, 2));
   process.stderr.write(`wrote ${out}\n`);
 
   await direct.close();
   await viaGateway.close();
+  await viaRedisGateway.close();
+  redisGateway.child.kill('SIGTERM');
+  redis.disconnect();
+  redisServer.kill('SIGTERM');
   gateway.child.kill('SIGTERM');
   upstream.child.kill('SIGTERM');
 }
