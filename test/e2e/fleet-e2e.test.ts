@@ -27,6 +27,7 @@ import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { withDeadline } from '../helpers/deadline.js';
 import { openai, startFakeUpstream, type FakeUpstream, type ManualExchange } from '../helpers/fake-upstream.js';
 import { isListening, spawnGateway, type GatewayProcess, type LogLine } from '../helpers/gateway-process.js';
 import { freePort, haproxyVersion, startLoadBalancer, type LoadBalancer } from '../helpers/haproxy.js';
@@ -38,16 +39,6 @@ const OPEN_MS = 1_500;
 const RPM = 30;
 /** Step 5: a request may take the normal latency + one command timeout + this. */
 const LATENCY_MARGIN_MS = 250;
-
-/** A guard against a hung test (not a synchronisation device). */
-async function withDeadline<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    return await Promise.race([promise, new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`${what} took longer than ${ms} ms`)), ms)))]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
 
 /** Polls `check` until it holds; fails after `ms`. */
 async function until(what: string, ms: number, check: () => boolean | Promise<boolean>, intervalMs = 10): Promise<void> {

@@ -12,20 +12,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { request } from 'undici';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { withDeadline } from '../helpers/deadline.js';
 import { openai, startFakeUpstream, type FakeUpstream, type ManualExchange } from '../helpers/fake-upstream.js';
 import { isListening, spawnGateway, type GatewayProcess } from '../helpers/gateway-process.js';
 import { checkConfig, freePort, haproxyVersion, loopbackEnv, startLoadBalancer, type LoadBalancer } from '../helpers/haproxy.js';
 import { reader } from '../helpers/stream-reader.js';
-
-/** A guard against a hung test (not a synchronisation device). */
-async function withDeadline<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    return await Promise.race([promise, new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`${what} took longer than ${ms} ms`)), ms)))]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
 
 // ---------------------------------------------------------------------------------------------
 // Stand-in replicas: /readyz answers `ready`; any other request is answered with the replica's

@@ -3,35 +3,20 @@
  * temporary YAML files, driven over loopback, stopped with signals. Synchronisation is on the
  * process's JSON log lines and on socket events, never on sleeps.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { Agent, request } from 'undici';
+import { withDeadline } from '../helpers/deadline.js';
 import { openai, startFakeUpstream, type FakeUpstream, type Frame } from '../helpers/fake-upstream.js';
+import { isListening, runGateway, type GatewayRun, type LogLine } from '../helpers/gateway-process.js';
 
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const START_TIMEOUT_MS = 15_000;
 
-type LogLine = Record<string, any>;
-
-interface GatewayProcess {
-  child: ChildProcess;
-  /** Parsed JSON lines of stdout so far. */
-  lines: LogLine[];
-  stdout(): string;
-  stderr(): string;
-  /** Resolves with the exit code (or the signal name) once the process has exited. */
-  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-  /** The first stdout JSON line (past or future) matching `match`; rejects if the process exits first. */
-  waitForLine(match: (line: LogLine) => boolean, what: string): Promise<LogLine>;
-}
-
-const running = new Set<ChildProcess>();
+const running = new Set<GatewayRun>();
 let dir: string;
 
 beforeAll(async () => {
@@ -40,23 +25,13 @@ beforeAll(async () => {
 
 afterEach(() => {
   // A test that failed half-way must not leave its gateway behind.
-  for (const child of running) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  for (const proc of running) if (proc.child.exitCode === null && proc.child.signalCode === null) proc.child.kill('SIGKILL');
   running.clear();
 });
 
 afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
-
-/** An environment without any provider key or config pointer of the machine running the tests. */
-function cleanEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = {};
-  for (const [name, value] of Object.entries(process.env)) {
-    if (/_API_KEY$|^SWITCHYARD_|^PORT$|^NODE_OPTIONS$/.test(name)) continue;
-    env[name] = value;
-  }
-  return { ...env, ...extra };
-}
 
 let fileCounter = 0;
 async function writeConfig(yaml: string): Promise<string> {
@@ -65,83 +40,22 @@ async function writeConfig(yaml: string): Promise<string> {
   return file;
 }
 
-function spawnGateway(args: string[], env: NodeJS.ProcessEnv): GatewayProcess {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts', ...args], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
-  running.add(child);
-  let out = '';
-  let err = '';
-  let partial = '';
-  const lines: LogLine[] = [];
-  const waiters: { match: (line: LogLine) => boolean; resolve: (line: LogLine) => void }[] = [];
-  child.stdout!.setEncoding('utf8');
-  child.stderr!.setEncoding('utf8');
-  child.stdout!.on('data', (chunk: string) => {
-    out += chunk;
-    partial += chunk;
-    const complete = partial.split('\n');
-    partial = complete.pop() ?? '';
-    for (const text of complete) {
-      if (!text.trim()) continue;
-      let line: LogLine;
-      try {
-        line = JSON.parse(text) as LogLine;
-      } catch {
-        line = { unparsed: text };
-      }
-      lines.push(line);
-      for (const waiter of [...waiters]) {
-        if (waiter.match(line)) {
-          waiters.splice(waiters.indexOf(waiter), 1);
-          waiter.resolve(line);
-        }
-      }
-    }
-  });
-  child.stderr!.on('data', (chunk: string) => {
-    err += chunk;
-  });
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
-    child.once('close', (code, signal) => resolve({ code, signal }));
-  });
-  return {
-    child,
-    lines,
-    stdout: () => out,
-    stderr: () => err,
-    exited,
-    waitForLine(match, what) {
-      const seen = lines.find(match);
-      if (seen) return Promise.resolve(seen);
-      return new Promise<LogLine>((resolve, reject) => {
-        const waiter = { match, resolve };
-        waiters.push(waiter);
-        void exited.then(({ code, signal }) => {
-          if (!waiters.includes(waiter)) return;
-          reject(new Error(`gateway exited (code ${code}, signal ${signal}) before logging ${what}\nstdout:\n${out}\nstderr:\n${err}`));
-        });
-      });
-    },
-  };
+/**
+ * `node --import tsx src/main.ts ...args` in an environment without any provider key or config
+ * pointer of the machine running the tests, plus `env`.
+ */
+function spawnGateway(args: string[], env: Record<string, string> = {}): GatewayRun {
+  const proc = runGateway(args, { env });
+  running.add(proc);
+  return proc;
 }
 
-const isListening = (line: LogLine) => typeof line.msg === 'string' && line.msg.startsWith('switchyard listening on');
-
 /** Starts a gateway process and waits for its "listening" line; returns its loopback origin. */
-async function startProcess(args: string[], env: NodeJS.ProcessEnv): Promise<{ proc: GatewayProcess; origin: string; listening: LogLine }> {
+async function startProcess(args: string[], env: Record<string, string> = {}): Promise<{ proc: GatewayRun; origin: string; listening: LogLine }> {
   const proc = spawnGateway(args, env);
   const listening = await withDeadline(proc.waitForLine(isListening, 'the listening line'), START_TIMEOUT_MS, 'gateway start-up');
   const port = new URL(listening.address as string).port;
   return { proc, origin: `http://127.0.0.1:${port}`, listening };
-}
-
-/** A guard against a hung test (not a synchronisation device): rejects if `promise` takes longer than `ms`. */
-async function withDeadline<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    return await Promise.race([promise, new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`${what} took longer than ${ms} ms`)), ms)))]);
-  } finally {
-    clearTimeout(timer);
-  }
 }
 
 async function freePort(): Promise<number> {
@@ -186,7 +100,7 @@ routes:
     targets: [offline, { provider: steady, model: mock-model }]
 `);
     const port = await freePort();
-    const { proc, origin, listening } = await startProcess(['--config', file], cleanEnv({ PORT: String(port) }));
+    const { proc, origin, listening } = await startProcess(['--config', file], { PORT: String(port) });
     expect(listening.address).toBe(`http://127.0.0.1:${port}`);
     expect(listening.config).toBe(file);
     expect(listening.routes).toBe(1);
@@ -206,18 +120,18 @@ routes:
     expect(status.providers).toContainEqual(expect.objectContaining({ name: 'offline', active: false }));
 
     proc.child.kill('SIGTERM');
-    expect((await proc.exited).code).toBe(0);
+    expect(await proc.exited).toBe(0);
   });
 
   it('SWITCHYARD_CONFIG is used when --config is absent', async () => {
     const file = await writeConfig(MOCK_ONLY);
-    const { proc, origin, listening } = await startProcess([], cleanEnv({ SWITCHYARD_CONFIG: file }));
+    const { proc, origin, listening } = await startProcess([], { SWITCHYARD_CONFIG: file });
     expect(listening.config).toBe(file);
     const res = await chat(origin, 'm');
     expect(res.status).toBe(200);
     expect(res.headers['x-switchyard-target']).toBe('steady/mock-model');
     proc.child.kill('SIGTERM');
-    expect((await proc.exited).code).toBe(0);
+    expect(await proc.exited).toBe(0);
   });
 
   it('an invalid config exits with code 2 and names every error with its exact path', async () => {
@@ -233,8 +147,8 @@ routes:
     targets:
       - { provider: moonshoot }
 `);
-    const proc = spawnGateway(['--config', file], cleanEnv());
-    const { code } = await withDeadline(proc.exited, START_TIMEOUT_MS, 'the failing start');
+    const proc = spawnGateway(['--config', file]);
+    const code = await withDeadline(proc.exited, START_TIMEOUT_MS, 'the failing start');
     expect(code).toBe(2);
     const stderr = proc.stderr();
     expect(stderr).toContain(`invalid configuration ${file}`);
@@ -255,8 +169,8 @@ routes:
   - match: "kimi-*"
     targets: [moonshot, moonshoot]
 `);
-    const proc = spawnGateway(['--config', file], cleanEnv());
-    const { code } = await withDeadline(proc.exited, START_TIMEOUT_MS, 'the failing start');
+    const proc = spawnGateway(['--config', file]);
+    const code = await withDeadline(proc.exited, START_TIMEOUT_MS, 'the failing start');
     expect(code).toBe(2);
     const stderr = proc.stderr();
     expect(stderr).toContain('providers.moonshot.apiKey: environment variable SWITCHYARD_TEST_MISSING_VAR_2 is not set');
@@ -266,7 +180,7 @@ routes:
 
   it('the shipped default config runs with no keys: demo-* answers, /status shows the two mock targets', async () => {
     const port = await freePort();
-    const { proc, origin, listening } = await startProcess([], cleanEnv({ PORT: String(port) }));
+    const { proc, origin, listening } = await startProcess([], { PORT: String(port) });
     expect(listening.config).toBe('config/switchyard.yaml');
     expect(new URL(listening.address as string).port).toBe(String(port));
     // Every real provider of the default config is inactive without its key, and said so.
@@ -290,7 +204,7 @@ routes:
     for (const t of status.targets) expect(['closed', 'open', 'half_open']).toContain(t.state);
 
     proc.child.kill('SIGTERM');
-    expect((await proc.exited).code).toBe(0);
+    expect(await proc.exited).toBe(0);
   });
 });
 
@@ -360,7 +274,7 @@ retry: { retries: 0 }
   const dataOf = (frame: Frame | undefined): string | object => (frame && 'data' in frame ? frame.data : '');
 
   it('a stream that finishes within drainMs completes with [DONE]; /readyz is not ready meanwhile; exit 0', async () => {
-    const { proc, origin } = await startProcess(['--config', await writeConfig(drainConfig(5_000))], cleanEnv());
+    const { proc, origin } = await startProcess(['--config', await writeConfig(drainConfig(5_000))]);
     expect(await probeReadiness(origin)).toBe('200 {"status":"ready"}');
 
     const streamPromise = startStream(origin);
@@ -396,7 +310,7 @@ retry: { retries: 0 }
       .join('');
     expect(content).toBe('Hello, drained world');
 
-    const { code } = await withDeadline(proc.exited, 10_000, 'the drained exit');
+    const code = await withDeadline(proc.exited, 10_000, 'the drained exit');
     expect(code).toBe(0);
     expect(proc.lines.some((l) => l.msg === 'shutdown complete')).toBe(true);
     expect(proc.lines.some((l) => l.msg === 'drain deadline passed: ending the remaining requests')).toBe(false);
@@ -405,7 +319,7 @@ retry: { retries: 0 }
   });
 
   it('a stream outlasting drainMs ends with exactly one in-band GW_ERR_INTERNAL_SHUTDOWN and no [DONE]; exit 0', async () => {
-    const { proc, origin } = await startProcess(['--config', await writeConfig(drainConfig(500))], cleanEnv());
+    const { proc, origin } = await startProcess(['--config', await writeConfig(drainConfig(500))]);
     const streamPromise = startStream(origin);
     const ex = await upstream.handle();
     ex.sseHeaders();
@@ -430,7 +344,7 @@ retry: { retries: 0 }
     await withDeadline(ex.closed, 5_000, 'the upstream abort');
     expect(ex.aborted).toBe(true);
 
-    const { code } = await withDeadline(proc.exited, 10_000, 'the exit after the drain deadline');
+    const code = await withDeadline(proc.exited, 10_000, 'the exit after the drain deadline');
     expect(code).toBe(0);
     expect(proc.lines.some((l) => l.msg === 'drain deadline passed: ending the remaining requests')).toBe(true);
     expect(proc.lines.some((l) => l.msg === 'shutdown complete')).toBe(true);
@@ -466,7 +380,7 @@ routes:
 retry: { retries: 0 }
 breaker: { consecutiveFailures: 100 }
 `);
-    const { proc, origin } = await startProcess(['--config', file], cleanEnv());
+    const { proc, origin } = await startProcess(['--config', file]);
     const echo = `Incorrect API key provided: ${canaryKey} (header ${canaryHeader})`;
 
     // 1. Success from the provider holding the secrets.
@@ -499,7 +413,7 @@ breaker: { consecutiveFailures: 100 }
     expect(upstream.requests[0]!.headers['x-tenant-secret']).toBe(canaryHeader);
 
     proc.child.kill('SIGTERM');
-    expect((await proc.exited).code).toBe(0);
+    expect(await proc.exited).toBe(0);
 
     const output = proc.stdout() + proc.stderr();
     expect(output).not.toContain(canaryKey);

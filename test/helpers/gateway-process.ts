@@ -7,8 +7,11 @@
  *   …
  *   g.child.kill('SIGKILL');
  *
+ * `runGateway(args, { env })` is the same with any command line (e.g. no --config) and no PORT of its
+ * own, for tests that check start-up itself.
+ *
  * The environment is the test process's without provider keys, SWITCHYARD_*, PORT, NODE_OPTIONS or
- * REDIS_URL (so the machine's settings never leak in), plus PORT and `env`. Every process started
+ * REDIS_URL (so the machine's settings never leak in), plus `env` (and PORT). Every process started
  * here is SIGKILLed when the test process exits, so a failed suite leaves none behind.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -18,13 +21,12 @@ const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
 export type LogLine = Record<string, any>;
 
-export interface GatewayProcess {
+export interface GatewayRun {
   child: ChildProcess;
-  port: number;
-  /** http://127.0.0.1:PORT */
-  url: string;
   /** Parsed stdout lines so far (a line that is not JSON is kept as { unparsed }). */
   lines: LogLine[];
+  /** Everything written to stdout so far. */
+  stdout(): string;
   /** Everything written to stderr so far. */
   stderr(): string;
   /** Resolves with the exit code (null when a signal ended it) once the process has exited. */
@@ -35,25 +37,38 @@ export interface GatewayProcess {
   waitForLine(match: (line: LogLine) => boolean, what: string): Promise<LogLine>;
 }
 
+export interface GatewayProcess extends GatewayRun {
+  port: number;
+  /** http://127.0.0.1:PORT */
+  url: string;
+}
+
 const running = new Set<ChildProcess>();
 process.once('exit', () => {
   for (const child of running) child.kill('SIGKILL');
 });
 
 export function spawnGateway(configFile: string, port: number, opts: { env?: Record<string, string> } = {}): GatewayProcess {
+  const run = runGateway(['--config', configFile], { env: { ...opts.env, PORT: String(port) } });
+  return Object.assign(run, { port, url: `http://127.0.0.1:${port}` });
+}
+
+/** `node --import tsx src/main.ts ...args` in the project root, with the cleaned environment plus `env`. */
+export function runGateway(args: string[], opts: { env?: Record<string, string> } = {}): GatewayRun {
   const env: NodeJS.ProcessEnv = {};
   for (const [name, value] of Object.entries(process.env)) if (!/_API_KEY$|^SWITCHYARD_|^PORT$|^NODE_OPTIONS$|^REDIS_URL$/.test(name)) env[name] = value;
   Object.assign(env, opts.env);
-  env.PORT = String(port);
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts', '--config', configFile], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts', ...args], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
   running.add(child);
   const lines: LogLine[] = [];
   const waiters: { match: (line: LogLine) => boolean; resolve: (line: LogLine) => void }[] = [];
+  let stdout = '';
   let stderr = '';
   let partial = '';
   let alive = true;
   child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
   child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
+    stdout += chunk;
     partial += chunk;
     const complete = partial.split('\n');
     partial = complete.pop() ?? '';
@@ -82,11 +97,11 @@ export function spawnGateway(configFile: string, port: number, opts: { env?: Rec
     alive = false;
     running.delete(child);
   });
+  const where = env.PORT ? ` on port ${env.PORT}` : '';
   return {
     child,
-    port,
-    url: `http://127.0.0.1:${port}`,
     lines,
+    stdout: () => stdout,
     stderr: () => stderr,
     exited,
     get alive() {
@@ -99,7 +114,7 @@ export function spawnGateway(configFile: string, port: number, opts: { env?: Rec
         const waiter = { match, resolve };
         waiters.push(waiter);
         void exited.then((code) => {
-          if (waiters.includes(waiter)) reject(new Error(`gateway on port ${port} exited (code ${code}) before ${what}\n${stderr}`));
+          if (waiters.includes(waiter)) reject(new Error(`gateway${where} exited (code ${code}) before ${what}\n${stderr}`));
         });
       });
     },
