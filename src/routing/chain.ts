@@ -81,7 +81,8 @@ export async function runChain(ctx: RequestContext, route: RouteSpec, deps: Chai
         break;
       }
       // A spent budget skips the target like a cooldown: the next one answers instead of the provider's 429.
-      const budget = await deps.budgets.acquire(target, () => (reserved ??= reservedTokens(ctx.request)));
+      const pendingBudget = deps.budgets.acquire(target, () => (reserved ??= reservedTokens(ctx.request)));
+      const budget = pendingBudget instanceof Promise ? await pendingBudget : pendingBudget;
       if (!budget.granted) {
         deps.health.record(admission.ticket, { kind: 'ignored', code: 'GW_ERR_UPSTREAM_RATE_LIMITED' });
         attempts.push({ target: id, outcome: 'skipped', reason: `budget_${budget.reason}` });

@@ -8,11 +8,18 @@ import type { SendOptions, Transport, UpstreamRequest, UpstreamResponse } from '
  */
 export class HttpTransport implements Transport {
   private readonly agents = new Map<number, Agent>();
+  /**
+   * Origin and path per upstream URL. The URLs come from configuration (a provider's base URL plus a
+   * fixed endpoint path), so the map stays small; parsing them with `new URL()` on every request
+   * cost about 1% of the gateway's CPU in profiles.
+   */
+  private readonly endpoints = new Map<string, { origin: string; path: string }>();
 
   async send(request: UpstreamRequest, options: SendOptions): Promise<UpstreamResponse> {
+    const { origin, path } = this.endpointOf(request.url);
     const response = await this.agentFor(options.connectTimeoutMs).request({
-      origin: new URL(request.url).origin,
-      path: pathOf(request.url),
+      origin,
+      path,
       method: 'POST',
       headers: request.headers,
       body: request.body,
@@ -24,6 +31,16 @@ export class HttpTransport implements Transport {
   async close(): Promise<void> {
     await Promise.all([...this.agents.values()].map((agent) => agent.close()));
     this.agents.clear();
+  }
+
+  private endpointOf(url: string): { origin: string; path: string } {
+    let endpoint = this.endpoints.get(url);
+    if (!endpoint) {
+      const parsed = new URL(url);
+      endpoint = { origin: parsed.origin, path: `${parsed.pathname}${parsed.search}` };
+      this.endpoints.set(url, endpoint);
+    }
+    return endpoint;
   }
 
   private agentFor(connectTimeoutMs: number): Agent {
@@ -41,9 +58,4 @@ export class HttpTransport implements Transport {
     }
     return agent;
   }
-}
-
-function pathOf(url: string): string {
-  const parsed = new URL(url);
-  return `${parsed.pathname}${parsed.search}`;
 }
