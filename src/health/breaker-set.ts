@@ -1,4 +1,5 @@
 import { EventEmitter } from 'node:events';
+import type { Logger } from 'pino';
 import { TargetBreaker } from './target-breaker.js';
 import type { TargetHealth, TargetKey } from './types.js';
 
@@ -8,12 +9,18 @@ export class BreakerSet {
   /** One bucket-rotation timer per window size, shared by every breaker using it (opossum #648). */
   private readonly rotations = new Map<number, { emitter: EventEmitter; timer: NodeJS.Timeout }>();
 
-  constructor(private readonly onTransition: (breaker: TargetBreaker, health: TargetHealth) => void) {}
+  constructor(
+    private readonly log: Pick<Logger, 'info'> | undefined,
+    private readonly onTransition: (breaker: TargetBreaker, health: TargetHealth) => void = () => {},
+  ) {}
 
   for(target: TargetKey): TargetBreaker {
     let breaker = this.breakers.get(target.id);
     if (!breaker) {
-      const created: TargetBreaker = new TargetBreaker(target, this.rotationFor(target.breaker.rollingWindowMs / target.breaker.rollingBuckets), (health) => this.onTransition(created, health));
+      const created: TargetBreaker = new TargetBreaker(target, this.rotationFor(target.breaker.rollingWindowMs / target.breaker.rollingBuckets), (health) => {
+        this.log?.info({ target: health.target, state: health.state, openUntil: health.openUntil, cooldownUntil: health.cooldownUntil, lastError: health.lastError?.code }, 'target health changed');
+        this.onTransition(created, health);
+      });
       breaker = created;
       this.breakers.set(target.id, breaker);
     }

@@ -7,9 +7,7 @@ export class MemoryHealthStore implements HealthStore {
   private readonly breakers: BreakerSet;
 
   constructor(log?: Logger) {
-    this.breakers = new BreakerSet((_breaker, health) =>
-      log?.info({ target: health.target, state: health.state, openUntil: health.openUntil, cooldownUntil: health.cooldownUntil, lastError: health.lastError?.code }, 'target health changed'),
-    );
+    this.breakers = new BreakerSet(log);
   }
 
   register(target: TargetKey): void {

@@ -73,8 +73,7 @@ export class RedisHealthStore implements HealthStore {
   ) {
     this.channel = healthChannel(settings.keyPrefix);
     this.replicas = replicaKeys(settings.keyPrefix);
-    this.breakers = new BreakerSet((breaker, health) => {
-      log.info({ target: health.target, state: health.state, openUntil: health.openUntil, cooldownUntil: health.cooldownUntil, lastError: health.lastError?.code }, 'target health changed');
+    this.breakers = new BreakerSet(log, (breaker, health) => {
       if (health.state === 'open') this.shareOpen(breaker.key, breaker.lastFailureOrigin, health.lastError?.code ?? 'unknown', '');
     });
     this.redis = connectRedis(settings);

@@ -3,9 +3,9 @@
  * temporary YAML files, driven over loopback, stopped with signals. Synchronisation is on the
  * process's JSON log lines and on socket events, never on sleeps.
  */
+import { freePort } from '../helpers/ports.js';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -56,14 +56,6 @@ async function startProcess(args: string[], env: Record<string, string> = {}): P
   const listening = await withDeadline(proc.waitForLine(isListening, 'the listening line'), START_TIMEOUT_MS, 'gateway start-up');
   const port = new URL(listening.address as string).port;
   return { proc, origin: `http://127.0.0.1:${port}`, listening };
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
 }
 
 async function chat(origin: string, model: string, extra: Record<string, unknown> = {}, headers: Record<string, string> = {}) {

@@ -9,9 +9,9 @@
  *
  * Servers are named gateway-1 … gateway-3 after the order of `backends`.
  */
+import { freePort } from './ports.js';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { createServer, type AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { request } from 'undici';
 
@@ -52,14 +52,6 @@ export function haproxyVersion(): string {
   const result = spawnSync(HAPROXY, ['-v'], { encoding: 'utf8' });
   if (result.error) throw new Error(`haproxy is not installed (.ci/run installs Debian's package): ${result.error.message}`);
   return result.stdout.split('\n')[0] ?? '';
-}
-
-export async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
 }
 
 /**
@@ -187,3 +179,5 @@ export async function startLoadBalancer(opts: { backends: readonly string[]; che
   }
   return lb;
 }
+
+export { freePort };

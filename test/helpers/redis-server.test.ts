@@ -1,5 +1,4 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { once } from 'node:events';
 import { nextReady, startRedis, type TestRedis } from './redis-server.js';
 
 describe('test redis-server helper', () => {

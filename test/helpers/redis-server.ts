@@ -6,8 +6,9 @@
  * Readiness is awaited by PING on a raw socket, never by sleeping. Every process started here is
  * SIGKILLed when the test process exits, so a failed suite leaves no server behind.
  */
+import { freePort } from './ports.js';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createServer, connect } from 'node:net';
+import { connect } from 'node:net';
 import { once } from 'node:events';
 import { readFile } from 'node:fs/promises';
 import { Redis, type RedisOptions } from 'ioredis';
@@ -54,18 +55,6 @@ process.once('exit', () => {
 export function nextReady(client: Redis, immediate = false): Promise<void> {
   if (immediate && client.status === 'ready') return Promise.resolve();
   return new Promise((resolve) => client.once('ready', () => resolve()));
-}
-
-/** A loopback port nothing listens on right now. */
-export async function freePort(): Promise<number> {
-  const server = createServer();
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const address = server.address();
-  const port = typeof address === 'object' && address ? address.port : 0;
-  server.close();
-  await once(server, 'close');
-  return port;
 }
 
 /** Resolves once the server answers PING; rejects if the process exits first or after timeoutMs. */
@@ -200,3 +189,5 @@ export async function startRedis(): Promise<TestRedis> {
     admin: () => makeClient({ maxRetriesPerRequest: 3 }),
   };
 }
+
+export { freePort };

@@ -1,4 +1,5 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { problemsOf } from '../helpers/config.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -9,17 +10,6 @@ import { BREAKER_DEFAULTS, COOLDOWN_DEFAULTS, RETRY_DEFAULTS, TIMEOUT_DEFAULTS }
 import type { GatewayConfig } from '../../src/config/resolve.js';
 
 const DEFAULT_CONFIG = fileURLToPath(new URL('../../config/switchyard.yaml', import.meta.url));
-
-/** The problems parseConfig reports, or a failed expectation if it accepted the config. */
-function problemsOf(raw: unknown, env: NodeJS.ProcessEnv = {}): string[] {
-  try {
-    parseConfig(raw, env);
-  } catch (error) {
-    expect(error).toBeInstanceOf(ConfigError);
-    return (error as ConfigError).problems;
-  }
-  expect.fail('the configuration was accepted');
-}
 
 const moonshot = { type: 'openai', baseUrl: 'https://api.moonshot.ai/v1', apiKey: 'sk-moonshot-test' };
 const base = { providers: { moonshot }, routes: [{ match: 'kimi-k2', targets: ['moonshot'] }] };

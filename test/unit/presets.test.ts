@@ -1,7 +1,8 @@
 import { readFileSync } from 'node:fs';
+import { problemsOf } from '../helpers/config.js';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { ConfigError, loadConfigFile, parseConfig } from '../../src/config/load.js';
+import { loadConfigFile, parseConfig } from '../../src/config/load.js';
 import type { GatewayConfig } from '../../src/config/resolve.js';
 import { quirksSchema } from '../../src/config/schema.js';
 import { PRESET_NAMES, PRESETS, type PresetName } from '../../src/providers/presets.js';
@@ -10,16 +11,6 @@ import { DEFAULT_QUIRKS } from '../../src/translate/types.js';
 import type { Transport } from '../../src/upstream/types.js';
 
 const DEFAULT_CONFIG = fileURLToPath(new URL('../../config/switchyard.yaml', import.meta.url));
-
-function problemsOf(raw: unknown, env: NodeJS.ProcessEnv = {}): string[] {
-  try {
-    parseConfig(raw, env);
-  } catch (error) {
-    expect(error).toBeInstanceOf(ConfigError);
-    return (error as ConfigError).problems;
-  }
-  expect.fail('the configuration was accepted');
-}
 
 /** One provider `p` routed by model `m`, with the given target options. */
 function withProvider(provider: Record<string, unknown>, target: Record<string, unknown> = {}): Record<string, unknown> {
