@@ -8,6 +8,7 @@ import { request } from 'undici';
 import { expect, vi } from 'vitest';
 import { startFakeUpstream, type Dialect, type FakeUpstream, type Frame } from '../helpers/fake-upstream.js';
 import { completion, startGateway, type TestGateway } from '../helpers/gateway.js';
+import { freePort } from '../helpers/ports.js';
 
 export { reader } from '../helpers/stream-reader.js';
 
@@ -95,13 +96,7 @@ export function asEvents(frames: Frame[]): SseEvent[] {
 }
 
 /** A port that was listened on and then closed: connecting to it is refused. */
-export async function refusedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
+export const refusedPort = freePort;
 
 /** A plain TCP listener that only counts connections (redirect canary). */
 export async function canaryListener(): Promise<{ url: string; port: number; readonly connections: number; close(): Promise<void> }> {
