@@ -632,12 +632,15 @@ describe('three gateway processes, one Redis, haproxy in front', () => {
       expect(s.body.all).not.toContain('"error"');
     }
 
-    // Requests: only those in flight on the victim when it died may fail — sent before its process
-    // was gone, not answered by then. haproxy does not replay them (the request may have started a
+    // Requests: only those meeting the victim while it died may fail — sent before haproxy took it
+    // out, not answered before the kill. haproxy does not replay them (the request may have started a
     // generation); it closes the client's connection instead (a request on a reused server connection)
     // or answers 502. At most one per sequential client, and none after haproxy marked it down.
     const failed = samples.filter((s) => !s.ok);
-    const inFlight = failed.filter((s) => s.start <= deadAt && s.end >= killAt);
+    // A request sent after the exit was seen but before haproxy marked the replica down can also meet
+    // the dead replica on a pooled server connection haproxy had kept open (seen once under full-suite
+    // load): it is failed the same way, never replayed. So the window closes at the DOWN mark.
+    const inFlight = failed.filter((s) => s.start <= downAt && s.end >= killAt);
     expect(failed, JSON.stringify(failed)).toEqual(inFlight);
     expect(failed.filter((s) => s.start > downAt)).toEqual([]);
     for (let client = 0; client < CLIENTS; client++) expect(failed.filter((s) => s.client === client).length).toBeLessThanOrEqual(1);
