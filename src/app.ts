@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { isDeepStrictEqual } from 'node:util';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { GatewayConfig } from './config/resolve.js';
@@ -13,14 +14,12 @@ import { installErrorHandlers } from './http/errors.js';
 import { Inflight } from './http/inflight.js';
 import { registerModels } from './http/models.js';
 import { processIdentity, registerOps } from './http/ops.js';
-import { MockTransport } from './providers/mock-transport.js';
-import { Provider } from './providers/provider.js';
 import { MemoryLimiter } from './limits/memory-limiter.js';
 import { RedisLimiter } from './limits/redis-limiter.js';
 import type { RateLimiter } from './limits/types.js';
 import { Budgets } from './routing/budgets.js';
-import { ModelTable } from './routing/model-table.js';
-import { TargetDirectory } from './routing/targets.js';
+import { SecretScrubber } from './observability/logger.js';
+import { buildRuntime, type Lasting, type Runtime } from './runtime.js';
 import { HttpTransport } from './upstream/http-transport.js';
 
 export const VERSION = '0.1.0';
@@ -30,26 +29,32 @@ const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 export interface Gateway {
   app: FastifyInstance;
   health: HealthStore;
+  /** The configuration requests start on now. */
+  current(): Runtime;
+  /**
+   * Swaps in a new, already validated configuration: requests that started keep the one they started
+   * with. Settings the running process cannot change (listener, Redis) keep their old values until a
+   * restart; their paths are returned.
+   */
+  reload(config: GatewayConfig): { needsRestart: string[] };
   /** Turns /readyz to 503, keeps serving for server.shutdownDelayMs, stops accepting, lets streams finish until server.drainMs, ends the rest in-band, then closes everything. */
   shutdown(): Promise<void>;
 }
 
+/** server.* keys a running process applies on reload; every other one needs a restart. */
+const LIVE_SERVER_KEYS = new Set(['logLevel', 'keepaliveMs', 'drainMs', 'shutdownDelayMs']);
+
 /** The composition root: builds every component from the configuration; never listens itself. */
-export function createGateway(config: GatewayConfig, logger: Logger): Gateway {
-  const http = new HttpTransport();
-  const providers = new Map<string, Provider>();
-  for (const spec of config.providers.values()) {
-    providers.set(spec.name, new Provider(spec, spec.type === 'mock' ? new MockTransport(spec.name, spec.mock!) : http));
-  }
+export function createGateway(config: GatewayConfig, logger: Logger, scrubber = new SecretScrubber(config.secrets)): Gateway {
   const identity = processIdentity(VERSION);
   const fleet = config.redis ? new RedisHealthStore(config.redis, identity.id, logger) : undefined;
   const health: HealthStore = fleet ?? new MemoryHealthStore(logger);
   const limiter: RateLimiter = fleet
     ? new RedisLimiter({ client: fleet.connection, keyPrefix: config.redis!.keyPrefix, commandTimeoutMs: config.redis!.commandTimeoutMs, liveReplicas: () => health.liveReplicas(), logger, replicaId: identity.id })
     : new MemoryLimiter();
-  const targets = new TargetDirectory(providers, health);
-  for (const route of config.routes) for (const target of route.targets) if (target.model) targets.resolve(target, target.model);
-  const table = new ModelTable(config.routes);
+  const lasting: Lasting = { http: new HttpTransport(), health, budgets: new Budgets(limiter) };
+  let runtime = buildRuntime(config, lasting);
+  const current = () => runtime;
   const inflight = new Inflight();
   let draining = false;
 
@@ -83,27 +88,40 @@ export function createGateway(config: GatewayConfig, logger: Logger): Gateway {
   });
 
   installErrorHandlers(app);
-  const deps = { table, health, targets, budgets: new Budgets(limiter), inflight, secrets: config.secrets, keepaliveMs: config.server.keepaliveMs };
+  const deps = { current, health, inflight };
   app.post('/v1/chat/completions', completionHandler('openai', deps));
   app.post('/v1/messages', completionHandler('anthropic', deps));
   app.post('/v1/messages/count_tokens', countTokensHandler(deps));
-  registerModels(app, table, new Date(identity.startedAt));
-  registerOps(app, { identity, health, providers: config.providers, isDraining: () => draining });
-
-  for (const spec of config.providers.values()) {
-    if (spec.inactiveReason) logger.warn({ provider: spec.name }, `provider ${spec.name} is inactive: ${spec.inactiveReason}`);
-    else logger.info({ provider: spec.name, type: spec.type }, `provider ${spec.name} is active`);
-  }
+  registerModels(app, current, new Date(identity.startedAt));
+  registerOps(app, { identity, health, current, isDraining: () => draining });
+  logProviders(logger, config);
 
   return {
     app,
     health,
+    current,
+    reload(file) {
+      const server = { ...config.server };
+      const needsRestart: string[] = isDeepStrictEqual(file.redis, config.redis) ? [] : ['redis'];
+      for (const [key, value] of Object.entries(file.server) as [keyof typeof server, never][]) {
+        if (LIVE_SERVER_KEYS.has(key)) server[key] = value;
+        else if (!isDeepStrictEqual(value, config.server[key])) needsRestart.push(`server.${key}`);
+      }
+      // The runtime's settings are the ones in force: those waiting for a restart keep their running values.
+      const next: GatewayConfig = { ...file, server, redis: config.redis };
+      scrubber.add(next.secrets);
+      runtime = buildRuntime(next, lasting, runtime);
+      logger.level = server.logLevel;
+      logProviders(logger, next);
+      return { needsRestart };
+    },
     async shutdown() {
       draining = true;
+      const { shutdownDelayMs, drainMs } = runtime.config.server;
       // Keep serving while the load balancer's health checks notice /readyz turned 503, so no request meets a closed listener.
-      if (config.server.shutdownDelayMs > 0) await sleep(config.server.shutdownDelayMs);
+      if (shutdownDelayMs > 0) await sleep(shutdownDelayMs);
       const closing = app.close();
-      const finished = await inflight.drained(config.server.drainMs);
+      const finished = await inflight.drained(drainMs);
       if (!finished) {
         logger.warn({ inflight: inflight.size }, 'drain deadline passed: ending the remaining requests');
         inflight.abortAll(new GatewayError('GW_ERR_INTERNAL_SHUTDOWN', 'the gateway is shutting down; the answer is incomplete'));
@@ -114,9 +132,16 @@ export function createGateway(config: GatewayConfig, logger: Logger): Gateway {
       await Promise.race([closing, sleep(1_000)]);
       app.server.closeAllConnections();
       await closing;
-      await Promise.all([...new Set([...providers.values()].map((p) => p.transport))].map((t) => t.close()));
+      await Promise.all([...new Set([lasting.http, ...[...runtime.providers.values()].map((p) => p.transport)])].map((t) => t.close()));
       await limiter.close();
       await health.close();
     },
   };
+}
+
+function logProviders(logger: Logger, config: GatewayConfig): void {
+  for (const spec of config.providers.values()) {
+    if (spec.inactiveReason) logger.warn({ provider: spec.name }, `provider ${spec.name} is inactive: ${spec.inactiveReason}`);
+    else logger.info({ provider: spec.name, type: spec.type }, `provider ${spec.name} is active`);
+  }
 }

@@ -1,11 +1,12 @@
 import { parseArgs } from 'node:util';
 import { createGateway } from './app.js';
 import { ConfigError, loadConfigFile } from './config/load.js';
-import { createLogger } from './observability/logger.js';
+import { createLogger, SecretScrubber } from './observability/logger.js';
+import { ConfigReloader } from './reload.js';
 
 /**
  * Process entry: `npm start -- --config FILE`; else $SWITCHYARD_CONFIG; else config/switchyard.yaml.
- * PORT overrides server.port. SIGTERM or SIGINT drains and exits 0.
+ * PORT overrides server.port. SIGHUP, or a change to the file, reloads it. SIGTERM or SIGINT drains and exits 0.
  */
 async function main(): Promise<void> {
   const { values } = parseArgs({ options: { config: { type: 'string', short: 'c' } }, strict: true });
@@ -21,16 +22,22 @@ async function main(): Promise<void> {
     throw error;
   }
 
-  const logger = createLogger(config.server.logLevel, config.secrets);
-  const gateway = createGateway(config, logger);
+  const scrubber = new SecretScrubber(config.secrets);
+  const logger = createLogger(config.server.logLevel, scrubber);
+  const gateway = createGateway(config, logger, scrubber);
   const address = await gateway.app.listen({ port: config.server.port, host: config.server.host });
   logger.info({ address, config: file, routes: config.routes.length }, `switchyard listening on ${address}`);
+
+  const reloader = new ConfigReloader(file, gateway, logger);
+  await reloader.watch();
+  process.on('SIGHUP', () => void reloader.reload('SIGHUP'));
 
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;
     stopping = true;
     logger.info({ signal, drainMs: config.server.drainMs }, 'shutting down: draining in-flight requests');
+    void reloader.close();
     gateway.shutdown().then(
       () => {
         logger.info('shutdown complete');

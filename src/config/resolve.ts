@@ -77,6 +77,8 @@ export interface GatewayConfig {
   secrets: string[];
   /** Where fleet state lives: undefined keeps it in this process. */
   redis: RedisSettings | undefined;
+  /** The files `${file:…}` read secrets from, absolute: a change to one reloads the configuration. */
+  secretFiles: string[];
 }
 
 const GLOB_CHARS = /[*?[\]{}!()+@]/;
@@ -135,7 +137,7 @@ export function resolveConfig(file: ConfigFile, env: NodeJS.ProcessEnv): { confi
   const secrets = [...providers.values()].flatMap((p) => [p.apiKey ?? '', ...Object.values(p.headers)]).filter((s) => s.length >= 8);
   const redis = resolveRedis(file.redis, env, problems);
   if (redis?.url) secrets.push(...passwordsIn(redis.url));
-  return { config: { server, providers, routes, secrets, redis }, problems };
+  return { config: { server, providers, routes, secrets, redis, secretFiles: [] }, problems };
 }
 
 /** `redis.url`, `redis.sentinels` or `redis.cluster` — or REDIS_URL when the file names none. */

@@ -1,4 +1,5 @@
 import { EventEmitter } from 'node:events';
+import { isDeepStrictEqual } from 'node:util';
 import type { Logger } from 'pino';
 import { TargetBreaker } from './target-breaker.js';
 import type { TargetHealth, TargetKey } from './types.js';
@@ -15,16 +16,35 @@ export class BreakerSet {
   ) {}
 
   for(target: TargetKey): TargetBreaker {
-    let breaker = this.breakers.get(target.id);
-    if (!breaker) {
-      const created: TargetBreaker = new TargetBreaker(target, this.rotationFor(target.breaker.rollingWindowMs / target.breaker.rollingBuckets), (health) => {
-        this.log?.info({ target: health.target, state: health.state, openUntil: health.openUntil, cooldownUntil: health.cooldownUntil, lastError: health.lastError?.code }, 'target health changed');
-        this.onTransition(created, health);
-      });
-      breaker = created;
-      this.breakers.set(target.id, breaker);
+    return this.breakers.get(target.id) ?? this.create(target);
+  }
+
+  /** Makes a target known; when its settings changed (a reload), a new breaker takes over the old one's state. */
+  register(target: TargetKey): TargetBreaker {
+    const existing = this.breakers.get(target.id);
+    if (!existing) return this.create(target);
+    if (isDeepStrictEqual(existing.key, target)) return existing;
+    const replacement = this.create(target);
+    replacement.inherit(existing);
+    existing.shutdown();
+    return replacement;
+  }
+
+  /** Targets a reload removed (or whose provider changed): their state goes with them. */
+  forget(ids: readonly string[]): void {
+    for (const id of ids) {
+      this.breakers.get(id)?.shutdown();
+      this.breakers.delete(id);
     }
-    return breaker;
+  }
+
+  private create(target: TargetKey): TargetBreaker {
+    const created: TargetBreaker = new TargetBreaker(target, this.rotationFor(target.breaker.rollingWindowMs / target.breaker.rollingBuckets), (health) => {
+      this.log?.info({ target: health.target, state: health.state, openUntil: health.openUntil, cooldownUntil: health.cooldownUntil, lastError: health.lastError?.code }, 'target health changed');
+      this.onTransition(created, health);
+    });
+    this.breakers.set(target.id, created);
+    return created;
   }
 
   get(id: string): TargetBreaker | undefined {

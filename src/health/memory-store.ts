@@ -11,7 +11,11 @@ export class MemoryHealthStore implements HealthStore {
   }
 
   register(target: TargetKey): void {
-    this.breakers.for(target);
+    this.breakers.register(target);
+  }
+
+  forget(targetIds: readonly string[]): void {
+    this.breakers.forget(targetIds);
   }
 
   admit(target: TargetKey): Admission {

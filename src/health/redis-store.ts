@@ -97,7 +97,12 @@ export class RedisHealthStore implements HealthStore {
 
   register(target: TargetKey): void {
     this.keys.set(target.id, target);
-    this.breakers.for(target);
+    this.breakers.register(target);
+  }
+
+  forget(targetIds: readonly string[]): void {
+    this.breakers.forget(targetIds);
+    for (const id of targetIds) this.keys.delete(id);
   }
 
   admit(target: TargetKey): Admission | Promise<Admission> {
@@ -118,12 +123,12 @@ export class RedisHealthStore implements HealthStore {
     const breaker = this.breakers.get(ticket.targetId);
     breaker?.record(ticket, outcome);
     const key = this.keys.get(ticket.targetId);
-    if (!key) return;
-    if (outcome.kind === 'cooldown') this.shareCooldown(key, outcome.cooldownMs, outcome.code);
+    if (key && outcome.kind === 'cooldown') this.shareCooldown(key, outcome.cooldownMs, outcome.code);
     if (!ticket.lease) return;
-    const keys = targetKeys(this.settings.keyPrefix, key.id);
-    if (outcome.kind === 'success') this.command('close', () => this.redis.syClose(keys.state, keys.open, keys.probe, keys.votes, ticket.lease!, this.replicaId, this.channel, key.id, STATE_TTL_MS));
-    else if (outcome.kind === 'failure') this.shareOpen(key, outcome.origin, outcome.code, ticket.lease);
+    const keys = targetKeys(this.settings.keyPrefix, ticket.targetId);
+    if (outcome.kind === 'success') this.command('close', () => this.redis.syClose(keys.state, keys.open, keys.probe, keys.votes, ticket.lease!, this.replicaId, this.channel, ticket.targetId, STATE_TTL_MS));
+    else if (outcome.kind === 'failure' && key) this.shareOpen(key, outcome.origin, outcome.code, ticket.lease);
+    // A probe of a target a reload removed gives its fleet lease back rather than letting it expire.
     else this.command('release', () => this.redis.syRelease(keys.probe, ticket.lease!));
   }
 

@@ -168,6 +168,24 @@ export class TargetBreaker {
     };
   }
 
+  /**
+   * A reload changed this target's breaker settings: this new breaker takes over the old one's
+   * state, so an open target stays open until the same moment. A half-open breaker becomes open
+   * for an instant: the probe in flight reports to the old breaker, whose generation is gone.
+   */
+  inherit(previous: TargetBreaker): void {
+    this.cooldownUntil = previous.cooldownUntil;
+    this.lastError = previous.lastError;
+    this.lastOrigin = previous.lastOrigin;
+    this.consecutiveFailures = previous.consecutiveFailures;
+    for (const ms of previous.latencies) this.addLatency(ms);
+    if (previous.state === 'closed') return;
+    // The 'open' handler counts this open again and sets its end from resetTimeout.
+    this.consecutiveOpens = previous.consecutiveOpens - 1;
+    this.opossumOptions.resetTimeout = Math.max(1, (previous.openUntil ?? 0) - Date.now());
+    this.breaker.open();
+  }
+
   shutdown(): void {
     this.rotation.off('rotate', this.onRotate);
     this.breaker.shutdown();

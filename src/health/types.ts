@@ -91,8 +91,10 @@ export type StoreStatus =
  * must answer from local state without I/O; `record*` may publish asynchronously.
  */
 export interface HealthStore {
-  /** Makes a target known (so /status lists it before its first request). */
+  /** Makes a target known (so /status lists it before its first request); new settings for a known target (a reload) keep its state. */
   register(target: TargetKey): void;
+  /** Drops targets a reload removed or whose provider changed; fleet state in Redis stays for the other replicas. */
+  forget(targetIds: readonly string[]): void;
   /** Answers from local state; only taking the fleet's half-open probe may wait on Redis (bounded by its command timeout). */
   admit(target: TargetKey): Admission | Promise<Admission>;
   record(ticket: AttemptTicket, outcome: AttemptOutcome): void;

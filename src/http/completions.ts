@@ -4,20 +4,19 @@ import { renderError, renderStreamError } from '../errors/format.js';
 import { GatewayError } from '../errors/gateway-error.js';
 import type { HealthStore } from '../health/types.js';
 import { forAnthropicClient } from '../providers/context-length.js';
-import { ChainFailure, runChain, type AttemptRecord, type ChainDeps } from '../routing/chain.js';
-import type { ModelTable } from '../routing/model-table.js';
+import { ChainFailure, runChain, type AttemptRecord } from '../routing/chain.js';
 import { relayStream, releaseUpstream } from '../routing/relay.js';
 import { ClientClosedError, type RequestContext } from '../routing/request-context.js';
+import type { Runtime } from '../runtime.js';
 import type { Inflight } from './inflight.js';
 import { checkCompletionBody } from './request-body.js';
 import { backpressuredWriter } from './sse-writer.js';
 
-export interface CompletionDeps extends ChainDeps {
-  table: ModelTable;
+export interface CompletionDeps {
+  /** The configuration in force when a request starts; the request keeps it to its end. */
+  current: () => Runtime;
   health: HealthStore;
   inflight: Inflight;
-  secrets: readonly string[];
-  keepaliveMs: number;
 }
 
 declare module 'fastify' {
@@ -37,7 +36,8 @@ export function completionHandler(dialect: Dialect, deps: CompletionDeps) {
   return async (request: FastifyRequest, reply: FastifyReply): Promise<void> => {
     const started = performance.now();
     const { body, model, stream } = checkCompletionBody(request.body);
-    const route = deps.table.resolve(model);
+    const runtime = deps.current();
+    const route = runtime.table.resolve(model);
     if (!route) {
       throw new GatewayError('GW_ERR_ROUTE_MODEL_NOT_FOUND', `model "${model}" is not routed by this gateway; GET /v1/models lists the routable names`);
     }
@@ -58,11 +58,11 @@ export function completionHandler(dialect: Dialect, deps: CompletionDeps) {
       forwarded: { anthropicVersion: header(request, 'anthropic-version'), anthropicBeta: header(request, 'anthropic-beta') },
       signal: controller.signal,
       log: request.log,
-      secrets: deps.secrets,
+      secrets: runtime.config.secrets,
     };
     const summary: Record<string, unknown> = { model, route: route.match, clientDialect: dialect, stream };
     try {
-      const result = await runChain(ctx, route, deps).catch((error: unknown) => {
+      const result = await runChain(ctx, route, runtime.chain).catch((error: unknown) => {
         if (error instanceof ChainFailure) return error;
         throw error;
       });
@@ -106,7 +106,7 @@ export function completionHandler(dialect: Dialect, deps: CompletionDeps) {
       });
       summary.status = 200;
       const write = backpressuredWriter(reply.raw);
-      const outcome = await relayStream(committed, { idleMs: target.spec.timeouts.idleMs, keepaliveMs: deps.keepaliveMs, keepalive: KEEPALIVE[dialect] }, write);
+      const outcome = await relayStream(committed, { idleMs: target.spec.timeouts.idleMs, keepaliveMs: runtime.config.server.keepaliveMs, keepalive: KEEPALIVE[dialect] }, write);
       releaseUpstream(committed, outcome);
       result.budget.release(outcome.tokens);
       deps.health.recordStreamEnd(ticket, outcome.end);

@@ -2,14 +2,13 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import { GatewayError } from '../errors/gateway-error.js';
 import type { HealthStore } from '../health/types.js';
 import { estimateInputTokens } from '../providers/token-estimate.js';
-import type { ModelTable } from '../routing/model-table.js';
-import type { ResolvedTarget, TargetDirectory } from '../routing/targets.js';
+import type { ResolvedTarget } from '../routing/targets.js';
+import type { Runtime } from '../runtime.js';
 import { checkCompletionBody } from './request-body.js';
 
 export interface CountTokensDeps {
-  table: ModelTable;
+  current: () => Runtime;
   health: HealthStore;
-  targets: TargetDirectory;
 }
 
 const MAX_BODY = 64 * 1024;
@@ -25,13 +24,14 @@ export function countTokensHandler(deps: CountTokensDeps) {
   return async (request: FastifyRequest, reply: FastifyReply): Promise<void> => {
     const started = performance.now();
     const { body, model } = checkCompletionBody(request.body);
-    const route = deps.table.resolve(model);
+    const runtime = deps.current();
+    const route = runtime.table.resolve(model);
     if (!route) {
       throw new GatewayError('GW_ERR_ROUTE_MODEL_NOT_FOUND', `model "${model}" is not routed by this gateway; GET /v1/models lists the routable names`);
     }
     const summary: Record<string, unknown> = { model, route: route.match, clientDialect: 'anthropic', endpoint: 'count_tokens' };
     try {
-      const target = counter(route.targets.map((spec) => deps.targets.resolve(spec, model)), deps.health);
+      const target = counter(route.targets.map((spec) => runtime.targets.resolve(spec, model)), deps.health);
       if (target) {
         summary.target = target.id;
         const counted = await countUpstream(target, request, reply, body, model).catch((error: unknown) => {

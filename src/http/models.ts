@@ -1,11 +1,11 @@
 import type { FastifyInstance } from 'fastify';
-import type { ModelTable } from '../routing/model-table.js';
+import type { Runtime } from '../runtime.js';
 import { callerDialect } from './dialect.js';
 
 /** GET /v1/models: the routable names, as an OpenAI list or, for Anthropic callers, an Anthropic one. */
-export function registerModels(app: FastifyInstance, table: ModelTable, startedAt: Date): void {
+export function registerModels(app: FastifyInstance, current: () => Runtime, startedAt: Date): void {
   app.get('/v1/models', async (request) => {
-    const names = table.names();
+    const names = current().table.names();
     if (callerDialect(request) === 'anthropic') {
       return {
         data: names.map((id) => ({ type: 'model', id, display_name: id, created_at: startedAt.toISOString() })),

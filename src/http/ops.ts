@@ -1,7 +1,7 @@
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
-import type { ProviderSpec } from '../config/resolve.js';
+import type { Runtime } from '../runtime.js';
 import type { HealthStore } from '../health/types.js';
 
 export interface Identity {
@@ -19,7 +19,7 @@ export function processIdentity(version: string): Identity {
 export interface OpsDeps {
   identity: Identity;
   health: HealthStore;
-  providers: ReadonlyMap<string, ProviderSpec>;
+  current: () => Runtime;
   isDraining: () => boolean;
 }
 
@@ -36,7 +36,7 @@ export function registerOps(app: FastifyInstance, deps: OpsDeps): void {
 
   app.get('/status', async () => ({
     instance: { ...deps.identity, uptimeSeconds: Math.round(process.uptime()), draining: deps.isDraining() },
-    providers: [...deps.providers.values()].map((p) => ({ name: p.name, type: p.type, active: p.inactiveReason === undefined, ...(p.inactiveReason ? { inactiveReason: p.inactiveReason } : {}) })),
+    providers: [...deps.current().config.providers.values()].map((p) => ({ name: p.name, type: p.type, active: p.inactiveReason === undefined, ...(p.inactiveReason ? { inactiveReason: p.inactiveReason } : {}) })),
     store: deps.health.status(),
     targets: deps.health.snapshot(),
   }));

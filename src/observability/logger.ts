@@ -15,25 +15,39 @@ const REDACT_PATHS = [
 ];
 
 /**
+ * The configured secrets, scrubbed from every log line as it is written. A reload adds the new
+ * configuration's secrets and keeps the old ones: a rotated-out key must not appear in logs either.
+ */
+export class SecretScrubber {
+  private secrets: string[] = [];
+
+  constructor(secrets: readonly string[] = []) {
+    this.add(secrets);
+  }
+
+  add(secrets: readonly string[]): void {
+    this.secrets = [...new Set([...this.secrets, ...secrets])];
+  }
+
+  scrub(line: string): string {
+    let out = line;
+    for (const secret of this.secrets) if (out.includes(secret)) out = out.split(secret).join('[redacted]');
+    return out;
+  }
+}
+
+/**
  * Structured JSON logs. Besides path redaction, every configured secret is scrubbed from each line
  * as it is written, wherever it hides (an error message, a URL with a key in its query).
  */
-export function createLogger(level: string, secrets: readonly string[], destination?: pino.DestinationStream): Logger {
+export function createLogger(level: string, scrubber: SecretScrubber, destination?: pino.DestinationStream): Logger {
   const options: LoggerOptions = {
     level,
     redact: { paths: REDACT_PATHS, censor: '[redacted]' },
     base: { pid: process.pid },
     timestamp: pino.stdTimeFunctions.isoTime,
+    hooks: { streamWrite: (line) => scrubber.scrub(line) },
   };
-  if (secrets.length > 0) {
-    options.hooks = {
-      streamWrite: (line) => {
-        let out = line;
-        for (const secret of secrets) if (out.includes(secret)) out = out.split(secret).join('[redacted]');
-        return out;
-      },
-    };
-  }
   return destination ? pino(options, destination) : pino(options);
 }
 

@@ -33,6 +33,15 @@ export class TargetDirectory {
     return { id: `${spec.provider.name}/${model}`, spec, provider: this.providers.get(spec.provider.name)!, model, key: this.keyFor(spec, model) };
   }
 
+  /** Every breaker identity this directory has handed out, pass-through models included. */
+  known(): TargetKey[] {
+    return [...this.keys.values()];
+  }
+
+  knows(id: string): boolean {
+    return this.keys.has(id);
+  }
+
   private keyFor(spec: TargetSpec, model: string): TargetKey {
     const provider = spec.provider.name;
     const id = `${provider}/${model}`;

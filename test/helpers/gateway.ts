@@ -6,7 +6,7 @@ import { Writable } from 'node:stream';
 import type { AddressInfo } from 'node:net';
 import { createGateway, type Gateway } from '../../src/app.js';
 import { parseConfig } from '../../src/config/load.js';
-import { createLogger } from '../../src/observability/logger.js';
+import { createLogger, SecretScrubber } from '../../src/observability/logger.js';
 
 export interface TestGateway {
   url: string;
@@ -30,8 +30,9 @@ export async function startGateway(config: Record<string, unknown>, env: NodeJS.
       callback();
     },
   });
-  const logger = createLogger(resolved.server.logLevel, resolved.secrets, sink);
-  const gateway = createGateway(resolved, logger);
+  const scrubber = new SecretScrubber(resolved.secrets);
+  const logger = createLogger(resolved.server.logLevel, scrubber, sink);
+  const gateway = createGateway(resolved, logger, scrubber);
   await gateway.app.listen({ port: 0, host: '127.0.0.1' });
   const { port } = gateway.app.server.address() as AddressInfo;
   let closed = false;

@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createGateway, type Gateway } from '../../src/app.js';
 import { loadConfigFile } from '../../src/config/load.js';
-import { createLogger } from '../../src/observability/logger.js';
+import { createLogger, SecretScrubber } from '../../src/observability/logger.js';
 import type { Dialect } from '../helpers/fake-upstream.js';
 import { FAST_TIMEOUTS, startGateway, type TestGateway } from '../helpers/gateway.js';
 import { ask, getJson, logLine, parseSse, type Reply } from './chain-fixture.js';
@@ -167,7 +167,7 @@ describe('the shipped config/switchyard.yaml', () => {
         callback();
       },
     });
-    const gateway = createGateway(config, createLogger('info', config.secrets, sink));
+    const gateway = createGateway(config, createLogger('info', new SecretScrubber(config.secrets), sink));
     await gateway.app.listen({ port: 0, host: '127.0.0.1' });
     const { port } = gateway.app.server.address() as AddressInfo;
     running = { gateway, url: `http://127.0.0.1:${port}`, logs };

@@ -1,0 +1,92 @@
+import { basename, dirname, resolve } from 'node:path';
+import { watch, type FSWatcher } from 'chokidar';
+import type { Logger } from 'pino';
+import type { Gateway } from './app.js';
+import { ConfigError, loadConfigFile } from './config/load.js';
+
+/** Editors and `kubectl` write in several steps: one reload after the last of them. */
+const SETTLE_MS = 200;
+
+export type ReloadTrigger = 'SIGHUP' | 'file change';
+
+export type ReloadResult = { applied: true; needsRestart: string[] } | { applied: false; problems: string[] };
+
+/**
+ * Re-reads the configuration file on SIGHUP or when the file (or a secret file it reads) changes,
+ * validates it like start-up does, and swaps it into the gateway whole. A file with errors changes
+ * nothing: the running configuration stays and every problem is logged with its path.
+ */
+export class ConfigReloader {
+  private watcher: FSWatcher | undefined;
+  private settle: NodeJS.Timeout | undefined;
+  private running: Promise<ReloadResult> | undefined;
+  private again = false;
+
+  constructor(
+    private readonly file: string,
+    private readonly gateway: Gateway,
+    private readonly logger: Logger,
+    private readonly onResult: (result: ReloadResult) => void = () => {},
+    private readonly env: NodeJS.ProcessEnv = process.env,
+  ) {}
+
+  /** One reload at a time; a request that arrives during one runs once more after it, so the last change always lands. */
+  reload(trigger: ReloadTrigger): Promise<ReloadResult> {
+    if (this.running) {
+      this.again = true;
+      return this.running;
+    }
+    this.running = (async () => {
+      let result: ReloadResult;
+      do {
+        this.again = false;
+        result = this.apply(trigger);
+        // Let a burst of signals or file events coalesce before the next pass.
+        await new Promise((resolveTick) => setImmediate(resolveTick));
+      } while (this.again);
+      this.running = undefined;
+      return result;
+    })();
+    return this.running;
+  }
+
+  /**
+   * Watches the file's directory, not the file: Kubernetes updates a mounted ConfigMap or Secret by
+   * swapping a `..data` symlink, and editors replace files by rename, both of which a watch on the
+   * old file would miss.
+   */
+  async watch(): Promise<void> {
+    const paths = [resolve(this.file), ...this.gateway.current().config.secretFiles];
+    const wanted = new Set(paths.flatMap((path) => [path, resolve(dirname(path), '..data')]));
+    this.watcher = watch([...new Set(paths.map((path) => dirname(path)))], { ignoreInitial: true, depth: 0, followSymlinks: false });
+    this.watcher.on('all', (_event, path) => {
+      if (!wanted.has(resolve(path))) return;
+      clearTimeout(this.settle);
+      this.settle = setTimeout(() => void this.reload('file change'), SETTLE_MS);
+    });
+    this.watcher.on('error', (error) => this.logger.warn({ err: error, file: basename(this.file) }, 'configuration watch failed: reload with SIGHUP'));
+    await new Promise<void>((ready) => this.watcher!.once('ready', ready));
+  }
+
+  async close(): Promise<void> {
+    clearTimeout(this.settle);
+    await this.watcher?.close();
+  }
+
+  private apply(trigger: ReloadTrigger): ReloadResult {
+    let result: ReloadResult;
+    try {
+      const config = loadConfigFile(this.file, this.env);
+      const { needsRestart } = this.gateway.reload(config);
+      result = { applied: true, needsRestart };
+      this.logger.info({ trigger, file: this.file, routes: config.routes.length, providers: config.providers.size }, 'configuration reloaded');
+      if (needsRestart.length > 0) this.logger.warn({ settings: needsRestart }, `configuration reloaded, but these settings take effect only on restart: ${needsRestart.join(', ')}`);
+    } catch (error) {
+      if (!(error instanceof ConfigError)) throw error;
+      result = { applied: false, problems: error.problems };
+      this.logger.error({ trigger, file: this.file, problems: error.problems }, `configuration reload rejected; the running configuration stays:\n${error.problems.map((p) => `  - ${p}`).join('\n')}`);
+    }
+    this.onResult(result);
+    return result;
+  }
+}

@@ -1,0 +1,270 @@
+/**
+ * Hot reload (issue 5 §5; reliability.md §4 G1–G4): a new file is validated and swapped in whole;
+ * an invalid one changes nothing; requests in flight finish on the configuration they started
+ * with; breakers of unchanged targets keep their state.
+ */
+import { mkdirSync, mkdtempSync, renameSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import type { AddressInfo } from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
+import { stringify } from 'yaml';
+import { createGateway, type Gateway } from '../../src/app.js';
+import { loadConfigFile } from '../../src/config/load.js';
+import type { TargetHealth } from '../../src/health/types.js';
+import { createLogger, SecretScrubber } from '../../src/observability/logger.js';
+import { ConfigReloader, type ReloadResult } from '../../src/reload.js';
+import { openai, startFakeUpstream, type FakeUpstream } from '../helpers/fake-upstream.js';
+import { FAST_TIMEOUTS } from '../helpers/gateway.js';
+import { spawnGateway } from '../helpers/gateway-process.js';
+import { freePort } from '../helpers/ports.js';
+
+interface Harness {
+  url: string;
+  gateway: Gateway;
+  reloader: ConfigReloader;
+  logs: Record<string, any>[];
+  write(config: object): void;
+  /** The next reload's result, whatever triggers it. */
+  nextResult(): Promise<ReloadResult>;
+}
+
+const cleanups: (() => Promise<void> | void)[] = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+
+async function upstream(): Promise<FakeUpstream> {
+  const fake = await startFakeUpstream({ dialect: 'openai' });
+  cleanups.push(() => fake.close());
+  return fake;
+}
+
+function configFor(providers: Record<string, string>, routes: object[], extra: object = {}): object {
+  return {
+    server: { port: 0, host: '127.0.0.1', logLevel: 'info', drainMs: 1_000 },
+    timeouts: FAST_TIMEOUTS,
+    breaker: { consecutiveFailures: 1, openMs: 60_000, maxOpenMs: 60_000, jitter: 0 },
+    retry: { retries: 0 },
+    providers: Object.fromEntries(Object.entries(providers).map(([name, baseUrl]) => [name, { type: 'openai', baseUrl: `${baseUrl}/v1`, apiKey: `key-of-${name}-0123456789` }])),
+    routes,
+    ...extra,
+  };
+}
+
+/** A gateway started from a configuration written to a new file, or from an existing file. */
+async function startFromFile(source: object | { file: string }): Promise<Harness> {
+  const existing = 'file' in source ? (source.file as string) : undefined;
+  const file = existing ?? join(mkdtempSync(join(tmpdir(), 'switchyard-reload-')), 'switchyard.yaml');
+  // Written beside and renamed into place, as editors and config-management tools do.
+  const write = (next: object) => {
+    writeFileSync(`${file}.tmp`, stringify(next));
+    renameSync(`${file}.tmp`, file);
+  };
+  if (!existing) write(source);
+  const loaded = loadConfigFile(file, {});
+  const lines: string[] = [];
+  const sink = new Writable({
+    write(chunk: Buffer, _encoding, callback) {
+      lines.push(...chunk.toString('utf8').split('\n').filter(Boolean));
+      callback();
+    },
+  });
+  const scrubber = new SecretScrubber(loaded.secrets);
+  const logger = createLogger('info', scrubber, sink);
+  const gateway = createGateway(loaded, logger, scrubber);
+  let waiting: ((result: ReloadResult) => void)[] = [];
+  const reloader = new ConfigReloader(file, gateway, logger, (result) => {
+    const resolvers = waiting;
+    waiting = [];
+    for (const resolve of resolvers) resolve(result);
+  }, {});
+  await gateway.app.listen({ port: 0, host: '127.0.0.1' });
+  cleanups.push(async () => {
+    await reloader.close();
+    await gateway.shutdown();
+  });
+  return {
+    url: `http://127.0.0.1:${(gateway.app.server.address() as AddressInfo).port}`,
+    gateway,
+    reloader,
+    get logs() {
+      return lines.map((line) => JSON.parse(line) as Record<string, any>);
+    },
+    write,
+    nextResult: () => new Promise((resolve) => waiting.push(resolve)),
+  };
+}
+
+async function ask(url: string, model: string, stream = false): Promise<Response> {
+  return fetch(`${url}/v1/chat/completions`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ model, stream, messages: [{ role: 'user', content: 'hi' }] }),
+  });
+}
+
+const targetOf = (health: TargetHealth[], id: string) => health.find((t) => t.target === id);
+
+describe('hot reload', () => {
+  it('a reload swaps the routes for new requests', async () => {
+    const [one, two] = [await upstream(), await upstream()];
+    const h = await startFromFile(configFor({ one: one.url, two: two.url }, [{ match: 'chat', targets: [{ provider: 'one', model: 'm1' }] }]));
+    expect((await ask(h.url, 'chat')).headers.get('x-switchyard-target')).toBe('one/m1');
+
+    h.write(configFor({ one: one.url, two: two.url }, [{ match: 'chat', targets: [{ provider: 'two', model: 'm2' }] }, { match: 'extra', targets: ['one'] }]));
+    const result = await h.reloader.reload('SIGHUP');
+
+    expect(result).toEqual({ applied: true, needsRestart: [] });
+    expect((await ask(h.url, 'chat')).headers.get('x-switchyard-target')).toBe('two/m2');
+    const models = (await (await fetch(`${h.url}/v1/models`)).json()) as { data: { id: string }[] };
+    expect(models.data.map((m) => m.id)).toEqual(['chat', 'extra']);
+    expect(h.logs.some((line) => line.msg === 'configuration reloaded' && line.trigger === 'SIGHUP')).toBe(true);
+  });
+
+  it('an invalid file is rejected whole: every problem logged with its path, the running configuration stays', async () => {
+    const one = await upstream();
+    const h = await startFromFile(configFor({ one: one.url }, [{ match: 'chat', targets: [{ provider: 'one', model: 'm1' }] }]));
+
+    h.write({ ...configFor({ one: one.url }, [{ match: 'chat', targets: [{ provider: 'nowhere', model: 'm1' }] }]), breaker: { consecutiveFailure: 3 } });
+    const result = await h.reloader.reload('SIGHUP');
+
+    expect(result.applied).toBe(false);
+    const problems = (result as { problems: string[] }).problems;
+    expect(problems).toEqual(expect.arrayContaining([expect.stringContaining('breaker.consecutiveFailure'), expect.stringContaining('routes[0].targets[0].provider')]));
+    const logged = h.logs.find((line) => line.msg.startsWith('configuration reload rejected'));
+    expect(logged?.level).toBe(50);
+    expect(logged?.problems).toEqual(problems);
+    const answer = await ask(h.url, 'chat');
+    expect(answer.status).toBe(200);
+    expect(answer.headers.get('x-switchyard-target')).toBe('one/m1');
+  });
+
+  it('a stream in flight finishes on the configuration it started with', async () => {
+    const [one, two] = [await upstream(), await upstream()];
+    const h = await startFromFile(configFor({ one: one.url, two: two.url }, [{ match: 'chat', targets: [{ provider: 'one', model: 'm1' }] }]));
+    one.manual();
+    const pending = ask(h.url, 'chat', true);
+    const exchange = await one.handle();
+    exchange.sseHeaders();
+    const frames = openai.streamFrames({ chunks: ['before reload ', 'after reload'] }) as { data: string | object }[];
+    for (const frame of frames.slice(0, 2)) await exchange.event(frame.data);
+    const response = await pending;
+    const reader = response.body!.getReader();
+    const first = await reader.read();
+    expect(new TextDecoder().decode(first.value)).toContain('before reload');
+
+    // The provider the stream is on leaves the configuration altogether.
+    h.write(configFor({ two: two.url }, [{ match: 'chat', targets: [{ provider: 'two', model: 'm2' }] }]));
+    expect((await h.reloader.reload('SIGHUP')).applied).toBe(true);
+
+    for (const frame of frames.slice(2)) await exchange.event(frame.data);
+    exchange.end();
+    let rest = '';
+    for (let chunk = await reader.read(); !chunk.done; chunk = await reader.read()) rest += new TextDecoder().decode(chunk.value);
+    expect(rest).toContain('after reload');
+    expect(rest).toContain('data: [DONE]');
+    expect(rest).not.toContain('error');
+    expect((await ask(h.url, 'chat')).headers.get('x-switchyard-target')).toBe('two/m2');
+  });
+
+  it('breaker state survives for unchanged targets, new settings included; removed and changed providers start afresh', async () => {
+    const [one, two, three] = [await upstream(), await upstream(), await upstream()];
+    const routes = [
+      { match: 'a', targets: [{ provider: 'one', model: 'm1' }, { provider: 'three', model: 'm3' }] },
+      { match: 'b', targets: [{ provider: 'two', model: 'm2' }, { provider: 'three', model: 'm3' }] },
+    ];
+    const h = await startFromFile(configFor({ one: one.url, two: two.url, three: three.url }, routes));
+    one.setDefault({ kind: 'status', status: 503, body: { error: { message: 'down' } } });
+    two.setDefault({ kind: 'status', status: 503, body: { error: { message: 'down' } } });
+    expect((await ask(h.url, 'a')).headers.get('x-switchyard-target')).toBe('three/m3');
+    expect((await ask(h.url, 'b')).headers.get('x-switchyard-target')).toBe('three/m3');
+    const before = h.gateway.health.snapshot();
+    expect(targetOf(before, 'one/m1')?.state).toBe('open');
+    expect(targetOf(before, 'two/m2')?.state).toBe('open');
+
+    // one: same provider, new breaker settings; two: its URL changes; three: route "b" is gone but "a" keeps it.
+    const next = configFor({ one: one.url, two: three.url, three: three.url }, [routes[0]!, { match: 'b', targets: [{ provider: 'two', model: 'm2' }] }]) as Record<string, any>;
+    next.providers.one.breaker = { consecutiveFailures: 3 };
+    h.write(next);
+    expect((await h.reloader.reload('SIGHUP')).applied).toBe(true);
+
+    const after = h.gateway.health.snapshot();
+    expect(targetOf(after, 'one/m1')).toMatchObject({ state: 'open', openUntil: targetOf(before, 'one/m1')!.openUntil, consecutiveOpens: 1 });
+    expect(targetOf(after, 'two/m2')).toMatchObject({ state: 'closed', consecutiveFailures: 0 });
+    expect(targetOf(after, 'three/m3')?.window.successes).toBe(2);
+    expect((await ask(h.url, 'a')).headers.get('x-switchyard-target')).toBe('three/m3');
+    expect(one.requests).toHaveLength(1);
+    expect((await ask(h.url, 'b')).headers.get('x-switchyard-target')).toBe('two/m2');
+
+    // Dropping provider one removes its target from the status.
+    h.write(configFor({ two: three.url, three: three.url }, [{ match: 'a', targets: [{ provider: 'three', model: 'm3' }] }]));
+    expect((await h.reloader.reload('SIGHUP')).applied).toBe(true);
+    expect(h.gateway.health.snapshot().map((t) => t.target).sort()).toEqual(['three/m3']);
+  });
+
+  it('a change to the file is noticed and applied without a signal', async () => {
+    const [one, two] = [await upstream(), await upstream()];
+    const h = await startFromFile(configFor({ one: one.url, two: two.url }, [{ match: 'chat', targets: [{ provider: 'one', model: 'm1' }] }]));
+    await h.reloader.watch();
+    const reloaded = h.nextResult();
+    h.write(configFor({ one: one.url, two: two.url }, [{ match: 'chat', targets: [{ provider: 'two', model: 'm2' }] }]));
+    expect((await reloaded).applied).toBe(true);
+    expect((await ask(h.url, 'chat')).headers.get('x-switchyard-target')).toBe('two/m2');
+    expect(h.logs.some((line) => line.msg === 'configuration reloaded' && line.trigger === 'file change')).toBe(true);
+  });
+
+  it('a Kubernetes-style update (the ..data symlink swapped to a new directory) is noticed', async () => {
+    const [one, two] = [await upstream(), await upstream()];
+    const dir = mkdtempSync(join(tmpdir(), 'switchyard-k8s-'));
+    const publish = (version: string, config: object) => {
+      mkdirSync(join(dir, version));
+      writeFileSync(join(dir, version, 'switchyard.yaml'), stringify(config));
+      symlinkSync(version, join(dir, '..data_tmp'));
+      renameSync(join(dir, '..data_tmp'), join(dir, '..data'));
+    };
+    publish('..v1', configFor({ one: one.url, two: two.url }, [{ match: 'chat', targets: [{ provider: 'one', model: 'm1' }] }]));
+    symlinkSync('..data/switchyard.yaml', join(dir, 'switchyard.yaml'));
+    const h = await startFromFile({ file: join(dir, 'switchyard.yaml') });
+    await h.reloader.watch();
+    const reloaded = h.nextResult();
+    publish('..v2', configFor({ one: one.url, two: two.url }, [{ match: 'chat', targets: [{ provider: 'two', model: 'm2' }] }]));
+    expect((await reloaded).applied).toBe(true);
+    expect((await ask(h.url, 'chat')).headers.get('x-switchyard-target')).toBe('two/m2');
+  });
+
+  it('settings the running process cannot change are named and keep their running values', async () => {
+    const one = await upstream();
+    const config = configFor({ one: one.url }, [{ match: 'chat', targets: ['one'] }]) as Record<string, any>;
+    const h = await startFromFile(config);
+    h.write({ ...config, server: { ...config.server, port: 1234, bodyLimitBytes: 1024, logLevel: 'warn' } });
+    const result = await h.reloader.reload('SIGHUP');
+    expect(result).toEqual({ applied: true, needsRestart: ['server.port', 'server.bodyLimitBytes'] });
+    expect(h.gateway.current().config.server).toMatchObject({ port: 0, bodyLimitBytes: 8 * 1024 * 1024, logLevel: 'warn' });
+    expect(h.logs.find((line) => line.msg.startsWith('configuration reloaded, but'))?.settings).toEqual(['server.port', 'server.bodyLimitBytes']);
+  });
+});
+
+describe('SIGHUP on a running process', () => {
+  it('reloads the file the process was started with', async () => {
+    const one = await upstream();
+    const dir = mkdtempSync(join(tmpdir(), 'switchyard-sighup-'));
+    const file = join(dir, 'switchyard.yaml');
+    writeFileSync(file, stringify(configFor({ one: one.url }, [{ match: 'first', targets: ['one'] }])));
+    const proc = spawnGateway(file, await freePort());
+    cleanups.push(async () => {
+      proc.child.kill('SIGKILL');
+      await proc.exited;
+    });
+    await proc.waitForLine((line) => typeof line.msg === 'string' && line.msg.startsWith('switchyard listening on'), 'listening');
+
+    // Written in place (not renamed), so only the signal, not the watcher, may be what reloads it: either way one reload is awaited.
+    writeFileSync(file, stringify(configFor({ one: one.url }, [{ match: 'second', targets: ['one'] }])));
+    proc.child.kill('SIGHUP');
+    await proc.waitForLine((line) => line.msg === 'configuration reloaded', 'reloaded');
+    const models = (await (await fetch(`${proc.url}/v1/models`)).json()) as { data: { id: string }[] };
+    expect(models.data.map((m) => m.id)).toEqual(['second']);
+    expect(proc.alive).toBe(true);
+  });
+});
