@@ -8,15 +8,18 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import type { AddressInfo } from 'node:net';
-import { afterEach, describe, expect, it } from 'vitest';
+import { randomUUID } from 'node:crypto';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { stringify } from 'yaml';
 import { createGateway, type Gateway } from '../../src/app.js';
-import { loadConfigFile } from '../../src/config/load.js';
+import { loadConfigFile, parseConfig } from '../../src/config/load.js';
+import { targetKeys } from '../../src/health/keys.js';
 import type { TargetHealth } from '../../src/health/types.js';
 import { createLogger, SecretScrubber } from '../../src/observability/logger.js';
 import { ConfigReloader, type ReloadResult } from '../../src/reload.js';
 import { openai, startFakeUpstream, type FakeUpstream } from '../helpers/fake-upstream.js';
-import { FAST_TIMEOUTS } from '../helpers/gateway.js';
+import { FAST_TIMEOUTS, startGateway } from '../helpers/gateway.js';
+import { startRedis } from '../helpers/redis-server.js';
 import { spawnGateway } from '../helpers/gateway-process.js';
 import { freePort } from '../helpers/ports.js';
 
@@ -266,5 +269,46 @@ describe('SIGHUP on a running process', () => {
     const models = (await (await fetch(`${proc.url}/v1/models`)).json()) as { data: { id: string }[] };
     expect(models.data.map((m) => m.id)).toEqual(['second']);
     expect(proc.alive).toBe(true);
+  });
+});
+
+describe('reload with the fleet store', () => {
+  it('a probe in flight on a target the reload removed gives the fleet its probe lease back when it ends', async () => {
+    const redis = await startRedis();
+    cleanups.push(() => redis.stop());
+    const [one, two] = [await upstream(), await upstream()];
+    const prefix = `reload-${randomUUID().slice(0, 8)}`;
+    const base = {
+      // Long attempt timeouts make the lease's own expiry (their sum plus a second) far later than its release.
+      timeouts: { ...FAST_TIMEOUTS, firstEventMs: 5_000, responseMs: 5_000 },
+      breaker: { consecutiveFailures: 1, openMs: 100, maxOpenMs: 100, jitter: 0 },
+      retry: { retries: 0 },
+      redis: { url: redis.url, keyPrefix: prefix },
+    };
+    const provider = (url: string) => ({ type: 'openai', baseUrl: `${url}/v1`, apiKey: 'a-provider-key-0123456789' });
+    const gw = await startGateway({ ...base, providers: { one: provider(one.url), two: provider(two.url) }, routes: [{ match: 'chat', targets: [{ provider: 'one', model: 'm1' }, { provider: 'two', model: 'm2' }] }] });
+    cleanups.push(() => gw.close());
+
+    one.setDefault({ kind: 'status', status: 503, body: { error: { message: 'down' } } });
+    expect((await ask(gw.url, 'chat')).headers.get('x-switchyard-target')).toBe('two/m2');
+    // Once the open time has passed, the next request is the fleet's half-open probe of one/m1.
+    one.manual();
+    const probe = one.handle();
+    let probeResponse: Promise<Response> | undefined;
+    while (!probeResponse) {
+      const response = ask(gw.url, 'chat');
+      if ((await Promise.race([response.then(() => 'answered'), probe.then(() => 'probe')])) === 'probe') probeResponse = response;
+    }
+    const admin = await redis.admin();
+    const lease = targetKeys(prefix, 'one/m1').probe;
+    expect(await admin.exists(lease)).toBe(1);
+
+    gw.gateway.reload(parseConfig({ server: { port: 0, host: '127.0.0.1' }, ...base, providers: { two: provider(two.url) }, routes: [{ match: 'chat', targets: [{ provider: 'two', model: 'm2' }] }] }, {}));
+    (await probe).respond(503, {}, { error: { message: 'still down' } });
+
+    // The request that probed finishes on its own configuration: on to two/m2.
+    expect((await probeResponse).headers.get('x-switchyard-target')).toBe('two/m2');
+    await vi.waitFor(async () => expect(await admin.exists(lease)).toBe(0), { timeout: 2_000 });
+    expect(gw.gateway.health.snapshot().map((t) => t.target)).toEqual(['two/m2']);
   });
 });
