@@ -13,6 +13,7 @@ import { installErrorHandlers } from './http/errors.js';
 import { Inflight } from './http/inflight.js';
 import { registerModels } from './http/models.js';
 import { processIdentity, registerOps } from './http/ops.js';
+import { GatewayMetrics } from './observability/metrics.js';
 import { MockTransport } from './providers/mock-transport.js';
 import { Provider } from './providers/provider.js';
 import { MemoryLimiter } from './limits/memory-limiter.js';
@@ -51,6 +52,7 @@ export function createGateway(config: GatewayConfig, logger: Logger): Gateway {
   for (const route of config.routes) for (const target of route.targets) if (target.model) targets.resolve(target, target.model);
   const table = new ModelTable(config.routes);
   const inflight = new Inflight();
+  const metrics = new GatewayMetrics({ health, inflight });
   let draining = false;
 
   const app: FastifyInstance = Fastify({
@@ -83,12 +85,12 @@ export function createGateway(config: GatewayConfig, logger: Logger): Gateway {
   });
 
   installErrorHandlers(app);
-  const deps = { table, health, targets, budgets: new Budgets(limiter), inflight, secrets: config.secrets, keepaliveMs: config.server.keepaliveMs };
+  const deps = { table, health, targets, budgets: new Budgets(limiter), inflight, metrics, secrets: config.secrets, keepaliveMs: config.server.keepaliveMs };
   app.post('/v1/chat/completions', completionHandler('openai', deps));
   app.post('/v1/messages', completionHandler('anthropic', deps));
   app.post('/v1/messages/count_tokens', countTokensHandler(deps));
   registerModels(app, table, new Date(identity.startedAt));
-  registerOps(app, { identity, health, providers: config.providers, isDraining: () => draining });
+  registerOps(app, { identity, health, metrics, providers: config.providers, isDraining: () => draining });
 
   for (const spec of config.providers.values()) {
     if (spec.inactiveReason) logger.warn({ provider: spec.name }, `provider ${spec.name} is inactive: ${spec.inactiveReason}`);
