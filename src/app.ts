@@ -14,6 +14,7 @@ import { installErrorHandlers } from './http/errors.js';
 import { Inflight } from './http/inflight.js';
 import { registerModels } from './http/models.js';
 import { processIdentity, registerOps } from './http/ops.js';
+import { GatewayMetrics } from './observability/metrics.js';
 import { MemoryLimiter } from './limits/memory-limiter.js';
 import { RedisLimiter } from './limits/redis-limiter.js';
 import type { RateLimiter } from './limits/types.js';
@@ -56,6 +57,7 @@ export function createGateway(config: GatewayConfig, logger: Logger, scrubber = 
   let runtime = buildRuntime(config, lasting);
   const current = () => runtime;
   const inflight = new Inflight();
+  const metrics = new GatewayMetrics({ health, inflight });
   let draining = false;
 
   const app: FastifyInstance = Fastify({
@@ -88,12 +90,12 @@ export function createGateway(config: GatewayConfig, logger: Logger, scrubber = 
   });
 
   installErrorHandlers(app);
-  const deps = { current, health, inflight };
+  const deps = { current, health, inflight, metrics };
   app.post('/v1/chat/completions', completionHandler('openai', deps));
   app.post('/v1/messages', completionHandler('anthropic', deps));
   app.post('/v1/messages/count_tokens', countTokensHandler(deps));
   registerModels(app, current, new Date(identity.startedAt));
-  registerOps(app, { identity, health, current, isDraining: () => draining });
+  registerOps(app, { identity, health, metrics, current, isDraining: () => draining });
   logProviders(logger, config);
 
   return {

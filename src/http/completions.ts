@@ -1,8 +1,11 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import { totalTokens, type TokenUsage } from '../dialects/usage.js';
+import type { ErrorCode } from '../errors/codes.js';
 import type { Dialect } from '../errors/format.js';
 import { renderError, renderStreamError } from '../errors/format.js';
 import { GatewayError } from '../errors/gateway-error.js';
-import type { HealthStore } from '../health/types.js';
+import type { HealthStore, StreamEnd } from '../health/types.js';
+import type { GatewayMetrics } from '../observability/metrics.js';
 import { forAnthropicClient } from '../providers/context-length.js';
 import { ChainFailure, runChain, type AttemptRecord } from '../routing/chain.js';
 import { relayStream, releaseUpstream } from '../routing/relay.js';
@@ -17,6 +20,7 @@ export interface CompletionDeps {
   current: () => Runtime;
   health: HealthStore;
   inflight: Inflight;
+  metrics: GatewayMetrics;
 }
 
 declare module 'fastify' {
@@ -28,6 +32,24 @@ declare module 'fastify' {
 
 /** Anthropic clients expect ping events; OpenAI clients skip SSE comments. */
 const KEEPALIVE: Record<Dialect, string> = { anthropic: 'event: ping\ndata: {"type":"ping"}\n\n', openai: ': keepalive\n\n' };
+
+/** What a completed request tells: its log line, and the sample its metrics are counted from. */
+export interface RequestSummary {
+  model: string;
+  route: string;
+  clientDialect: Dialect;
+  stream: boolean;
+  status?: number;
+  errCode?: ErrorCode | 'client_closed';
+  attempts?: AttemptRecord[];
+  target?: string;
+  ttfbMs?: number;
+  streamEnd?: StreamEnd['kind'];
+  events?: number;
+  droppedEvents?: number;
+  tokens?: TokenUsage | undefined;
+  durationMs?: number;
+}
 
 const attemptsMade = (attempts: AttemptRecord[]) => attempts.filter((a) => a.outcome !== 'skipped').length;
 
@@ -43,7 +65,7 @@ export function completionHandler(dialect: Dialect, deps: CompletionDeps) {
     }
 
     const controller = new AbortController();
-    const done = deps.inflight.add(controller);
+    const done = deps.inflight.add(controller, stream);
     const onClose = () => {
       if (!reply.raw.writableFinished) controller.abort(new ClientClosedError());
     };
@@ -60,7 +82,7 @@ export function completionHandler(dialect: Dialect, deps: CompletionDeps) {
       log: request.log,
       secrets: runtime.config.secrets,
     };
-    const summary: Record<string, unknown> = { model, route: route.match, clientDialect: dialect, stream };
+    const summary: RequestSummary = { model, route: route.match, clientDialect: dialect, stream };
     try {
       const result = await runChain(ctx, route, runtime.chain).catch((error: unknown) => {
         if (error instanceof ChainFailure) return error;
@@ -90,8 +112,8 @@ export function completionHandler(dialect: Dialect, deps: CompletionDeps) {
       const answered = { 'x-switchyard-target': target.id, 'x-switchyard-attempts': String(attemptsMade(attempts)) };
       Object.assign(summary, { attempts, target: target.id, ttfbMs: round(committed.ttfbMs) });
       if (committed.kind === 'json') {
-        result.budget.release(committed.tokens);
-        summary.status = 200;
+        result.budget.release(totalTokens(committed.tokens));
+        Object.assign(summary, { status: 200, tokens: committed.tokens });
         void reply.code(200).headers({ ...answered, 'content-type': 'application/json' }).send(committed.body);
         return;
       }
@@ -108,7 +130,7 @@ export function completionHandler(dialect: Dialect, deps: CompletionDeps) {
       const write = backpressuredWriter(reply.raw);
       const outcome = await relayStream(committed, { idleMs: target.spec.timeouts.idleMs, keepaliveMs: runtime.config.server.keepaliveMs, keepalive: KEEPALIVE[dialect] }, write);
       releaseUpstream(committed, outcome);
-      result.budget.release(outcome.tokens);
+      result.budget.release(totalTokens(outcome.tokens));
       deps.health.recordStreamEnd(ticket, outcome.end);
       Object.assign(summary, { streamEnd: outcome.end.kind, events: outcome.events, droppedEvents: outcome.dropped, tokens: outcome.tokens });
       if (outcome.error) {
@@ -123,6 +145,7 @@ export function completionHandler(dialect: Dialect, deps: CompletionDeps) {
       done();
       summary.durationMs = round(performance.now() - started);
       request.log.info(summary, 'request completed');
+      deps.metrics.requestCompleted(summary);
     }
   };
 }

@@ -9,6 +9,7 @@ const KNOWN_PATHS: Record<string, string[]> = {
   '/v1/messages/count_tokens': ['POST'],
   '/v1/models': ['GET'],
   '/status': ['GET'],
+  '/metrics': ['GET'],
   '/healthz': ['GET'],
   '/readyz': ['GET'],
 };

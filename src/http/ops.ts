@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import type { Runtime } from '../runtime.js';
 import type { HealthStore } from '../health/types.js';
+import type { GatewayMetrics } from '../observability/metrics.js';
 
 export interface Identity {
   id: string;
@@ -20,10 +21,11 @@ export interface OpsDeps {
   identity: Identity;
   health: HealthStore;
   current: () => Runtime;
+  metrics: GatewayMetrics;
   isDraining: () => boolean;
 }
 
-/** /healthz (alive), /readyz (ready to serve: false while draining) and /status (every breaker, for operators). */
+/** /healthz (alive), /readyz (ready to serve: false while draining), /status (every breaker, for operators) and /metrics (Prometheus). */
 export function registerOps(app: FastifyInstance, deps: OpsDeps): void {
   app.get('/healthz', async () => ({ status: 'ok' }));
 
@@ -40,4 +42,6 @@ export function registerOps(app: FastifyInstance, deps: OpsDeps): void {
     store: deps.health.status(),
     targets: deps.health.snapshot(),
   }));
+
+  app.get('/metrics', async (_request, reply) => reply.type(deps.metrics.contentType).send(await deps.metrics.scrape()));
 }

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { ProviderSpec } from '../config/resolve.js';
 import { dialectRules, type DialectRules } from '../dialects/index.js';
-import { bodyTokens, StreamUsage } from '../dialects/usage.js';
+import { bodyUsage, StreamUsage, type TokenUsage } from '../dialects/usage.js';
 import type { Dialect } from '../errors/format.js';
 import { GatewayError } from '../errors/gateway-error.js';
 import { classifyInBandError, classifyUpstreamStatus, protocolError, type ClassifyContext } from '../providers/classify.js';
@@ -22,7 +22,7 @@ const MAX_JSON_BODY = 32 * 1024 * 1024;
 
 /** What an attempt hands over at its commit point; from here on the answer belongs to the client. */
 export type Committed =
-  | { kind: 'json'; body: string; ttfbMs: number; tokens: number | undefined }
+  | { kind: 'json'; body: string; ttfbMs: number; tokens: TokenUsage | undefined }
   | { kind: 'stream'; events: UpstreamEvents; head: SseEvent[]; translator: StreamTranslator; scope: AttemptScope; rules: DialectRules; classify: ClassifyContext; usage: StreamUsage; ttfbMs: number };
 
 export function upstreamDialect(provider: ProviderSpec, client: Dialect): Dialect {
@@ -60,7 +60,7 @@ export async function runAttempt(ctx: RequestContext, target: ResolvedTarget, tr
       const body = await readBody(response, MAX_JSON_BODY, false);
       const parsed = checkCompletion(body, rules, classify);
       committed = true;
-      return { kind: 'json', body: translation.response(body), ttfbMs: performance.now() - started, tokens: bodyTokens(dialect, parsed) };
+      return { kind: 'json', body: translation.response(body), ttfbMs: performance.now() - started, tokens: bodyUsage(dialect, parsed) };
     }
 
     if (!isEventStream(response)) {

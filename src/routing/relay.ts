@@ -1,4 +1,5 @@
 import { OPENAI_DONE } from '../dialects/openai.js';
+import type { TokenUsage } from '../dialects/usage.js';
 import type { ErrorCode } from '../errors/codes.js';
 import { GatewayError } from '../errors/gateway-error.js';
 import type { StreamEnd } from '../health/types.js';
@@ -17,7 +18,7 @@ export interface RelayOutcome {
   dropped: number;
   events: number;
   /** Tokens the stream reported using, when it said. */
-  tokens: number | undefined;
+  tokens: TokenUsage | undefined;
 }
 
 type StreamCommit = Extract<Committed, { kind: 'stream' }>;
@@ -43,7 +44,7 @@ export async function relayStream(commit: StreamCommit, options: RelayOptions, w
   let dropped = 0;
   let count = 0;
   let finished = false;
-  const tally = (): Tally => ({ dropped, events: count, tokens: usage.tokens() });
+  const tally = (): Tally => ({ dropped, events: count, tokens: usage.usage() });
   const send = async (out: SseEvent[]) => {
     for (const event of out) await write(encodeSseEvent(event));
     count += out.length;

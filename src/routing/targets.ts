@@ -6,7 +6,7 @@ const MAX_PASS_THROUGH_MODELS = 256;
 
 /** One concrete target of a request: a configured target with its upstream model decided. */
 export interface ResolvedTarget {
-  /** `<provider>/<model>` as called: what headers and logs name. */
+  /** Its breaker's id, `<provider>/<model>` (`<provider>/*` for pass-through models past the bound): what headers, logs and metrics name. */
   id: string;
   spec: TargetSpec;
   provider: Provider;
@@ -30,7 +30,8 @@ export class TargetDirectory {
 
   resolve(spec: TargetSpec, requestedModel: string): ResolvedTarget {
     const model = spec.model ?? requestedModel;
-    return { id: `${spec.provider.name}/${model}`, spec, provider: this.providers.get(spec.provider.name)!, model, key: this.keyFor(spec, model) };
+    const key = this.keyFor(spec, model);
+    return { id: key.id, spec, provider: this.providers.get(spec.provider.name)!, model, key };
   }
 
   /** Every breaker identity this directory has handed out, pass-through models included. */
@@ -47,7 +48,7 @@ export class TargetDirectory {
     const id = `${provider}/${model}`;
     const known = this.keys.get(id);
     if (known) return known;
-    // Pass-through targets take model names from clients: past a bound they share one breaker per provider, so arbitrary names cannot grow memory.
+    // Pass-through targets take model names from clients: past a bound they share one breaker (and one metrics label) per provider, so arbitrary names cannot grow memory.
     const passThroughCount = this.passThrough.get(provider) ?? 0;
     if (spec.model === undefined && passThroughCount >= MAX_PASS_THROUGH_MODELS) return this.keyFor({ ...spec, model: '*' }, '*');
     if (spec.model === undefined) this.passThrough.set(provider, passThroughCount + 1);
