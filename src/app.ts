@@ -88,11 +88,12 @@ export function createGateway(config: GatewayConfig, logger: Logger): Gateway {
   app.post('/v1/messages', completionHandler('anthropic', deps));
   app.post('/v1/messages/count_tokens', countTokensHandler(deps));
   registerModels(app, table, new Date(identity.startedAt));
-  registerOps(app, { identity, health, providers: config.providers, isDraining: () => draining });
+  const keyRings = new Map([...providers].flatMap(([name, provider]) => (provider.keys ? [[name, provider.keys] as const] : [])));
+  registerOps(app, { identity, health, providers: config.providers, keyRings, isDraining: () => draining });
 
   for (const spec of config.providers.values()) {
     if (spec.inactiveReason) logger.warn({ provider: spec.name }, `provider ${spec.name} is inactive: ${spec.inactiveReason}`);
-    else logger.info({ provider: spec.name, type: spec.type }, `provider ${spec.name} is active`);
+    else logger.info({ provider: spec.name, type: spec.type, ...(spec.apiKeys.length > 1 ? { keys: spec.apiKeys.length } : {}) }, `provider ${spec.name} is active`);
   }
 
   return {

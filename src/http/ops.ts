@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import type { ProviderSpec } from '../config/resolve.js';
 import type { HealthStore } from '../health/types.js';
+import type { KeyRing } from '../providers/key-ring.js';
 
 export interface Identity {
   id: string;
@@ -20,6 +21,8 @@ export interface OpsDeps {
   identity: Identity;
   health: HealthStore;
   providers: ReadonlyMap<string, ProviderSpec>;
+  /** The rings of providers with several keys, by provider name: /status shows how many are usable. */
+  keyRings: ReadonlyMap<string, KeyRing>;
   isDraining: () => boolean;
 }
 
@@ -36,8 +39,12 @@ export function registerOps(app: FastifyInstance, deps: OpsDeps): void {
 
   app.get('/status', async () => ({
     instance: { ...deps.identity, uptimeSeconds: Math.round(process.uptime()), draining: deps.isDraining() },
-    providers: [...deps.providers.values()].map((p) => ({ name: p.name, type: p.type, active: p.inactiveReason === undefined, ...(p.inactiveReason ? { inactiveReason: p.inactiveReason } : {}) })),
+    providers: [...deps.providers.values()].map((p) => ({ name: p.name, type: p.type, active: p.inactiveReason === undefined, ...(p.inactiveReason ? { inactiveReason: p.inactiveReason } : {}), ...keyCounts(deps.keyRings.get(p.name)) })),
     store: deps.health.status(),
     targets: deps.health.snapshot(),
   }));
+}
+
+function keyCounts(ring: KeyRing | undefined): { keys?: { total: number; usable: number } } {
+  return ring ? { keys: { total: ring.size, usable: ring.usable() } } : {};
 }
