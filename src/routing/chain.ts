@@ -95,13 +95,13 @@ export async function runChain(ctx: RequestContext, route: RouteSpec, deps: Chai
       }
       made += 1;
       const keyIndex = keys ? keys.current() : 0;
+      // Logged by index, counting from 1; absent for a provider with a single key.
+      const usedKey = keys ? { key: keyIndex + 1 } : undefined;
       const started = performance.now();
       try {
         const committed = await runAttempt(ctx, target, translator, keyIndex);
         deps.health.record(admission.ticket, { kind: 'success', latencyMs: committed.ttfbMs, complete: committed.kind === 'json' });
-        const record: AttemptRecord = { target: id, outcome: 'success', ms: elapsed(started) };
-        if (keys) record.key = keyIndex + 1;
-        attempts.push(record);
+        attempts.push({ target: id, outcome: 'success', ms: elapsed(started), ...usedKey });
         return { committed, target, ticket: admission.ticket, budget: budget.grant, attempts };
       } catch (thrown) {
         budget.grant.release(0);
@@ -110,7 +110,7 @@ export async function runChain(ctx: RequestContext, route: RouteSpec, deps: Chai
           // The client left, the request's deadline passed, or the gateway is draining: not the target's fault.
           const code: ErrorCode = thrown instanceof GatewayError ? thrown.code : 'GW_ERR_INTERNAL';
           deps.health.record(admission.ticket, { kind: 'ignored', code });
-          attempts.push({ target: id, outcome: 'ignored', code, ms, ...(keys ? { key: keyIndex + 1 } : {}) });
+          attempts.push({ target: id, outcome: 'ignored', code, ms, ...usedKey });
           throw new ChainFailure(thrown instanceof GatewayError || thrown instanceof ClientClosedError ? thrown : internalError(thrown), attempts);
         }
         const failure = thrown.failure;
@@ -122,11 +122,10 @@ export async function runChain(ctx: RequestContext, route: RouteSpec, deps: Chai
         }
         const retryAfter = !nextKey && failure.retry === 'after-retry-after' && !waitedOutRateLimit && failure.retryAfterMs !== undefined && failure.retryAfterMs <= spec.retry.maxRetryAfterMs;
         const backoff = failure.retry === 'backoff' && backoffRetries > 0;
-        const record: AttemptRecord = { target: id, outcome: failure.breaker === 'ignore' || retryAfter || nextKey ? 'ignored' : failure.breaker, code: thrown.code, ms };
+        const record: AttemptRecord = { target: id, outcome: failure.breaker === 'ignore' || retryAfter || nextKey ? 'ignored' : failure.breaker, code: thrown.code, ms, ...usedKey };
         if (failure.upstreamStatus !== undefined) record.upstreamStatus = failure.upstreamStatus;
-        if (keys) record.key = keyIndex + 1;
         attempts.push(record);
-        if (failure.alert) ctx.log.error({ target: id, errCode: thrown.code, upstreamStatus: failure.upstreamStatus, ...(keys ? { key: keyIndex + 1 } : {}) }, 'provider refused the gateway: check its credential and model name');
+        if (failure.alert) ctx.log.error({ target: id, errCode: thrown.code, upstreamStatus: failure.upstreamStatus, ...usedKey }, 'provider refused the gateway: check its credential and model name');
 
         if (nextKey) {
           deps.health.record(admission.ticket, { kind: 'ignored', code: thrown.code });
