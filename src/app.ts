@@ -30,6 +30,7 @@ const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 export interface Gateway {
   app: FastifyInstance;
   health: HealthStore;
+  metrics: GatewayMetrics;
   /** The configuration requests start on now. */
   current(): Runtime;
   /**
@@ -101,6 +102,7 @@ export function createGateway(config: GatewayConfig, logger: Logger, scrubber = 
   return {
     app,
     health,
+    metrics,
     current,
     reload(file) {
       const server = { ...config.server };
@@ -144,6 +146,6 @@ export function createGateway(config: GatewayConfig, logger: Logger, scrubber = 
 function logProviders(logger: Logger, config: GatewayConfig): void {
   for (const spec of config.providers.values()) {
     if (spec.inactiveReason) logger.warn({ provider: spec.name }, `provider ${spec.name} is inactive: ${spec.inactiveReason}`);
-    else logger.info({ provider: spec.name, type: spec.type }, `provider ${spec.name} is active`);
+    else logger.info({ provider: spec.name, type: spec.type, ...(spec.apiKeys.length > 1 ? { keys: spec.apiKeys.length } : {}) }, `provider ${spec.name} is active`);
   }
 }

@@ -25,12 +25,12 @@ async function main(): Promise<void> {
   const scrubber = new SecretScrubber(config.secrets);
   const logger = createLogger(config.server.logLevel, scrubber);
   const gateway = createGateway(config, logger, scrubber);
+  // Ready for SIGHUP before anyone can know the process is up: its default action would end it.
+  const reloader = new ConfigReloader(file, gateway, logger, (result) => gateway.metrics.configReloaded(result.applied));
+  process.on('SIGHUP', () => void reloader.reload('SIGHUP'));
+  await reloader.watch();
   const address = await gateway.app.listen({ port: config.server.port, host: config.server.host });
   logger.info({ address, config: file, routes: config.routes.length }, `switchyard listening on ${address}`);
-
-  const reloader = new ConfigReloader(file, gateway, logger);
-  await reloader.watch();
-  process.on('SIGHUP', () => void reloader.reload('SIGHUP'));
 
   let stopping = false;
   const stop = (signal: string) => {

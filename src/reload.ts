@@ -18,6 +18,7 @@ export type ReloadResult = { applied: true; needsRestart: string[] } | { applied
  */
 export class ConfigReloader {
   private watcher: FSWatcher | undefined;
+  private wanted = new Set<string>();
   private settle: NodeJS.Timeout | undefined;
   private running: Promise<ReloadResult> | undefined;
   private again = false;
@@ -56,16 +57,22 @@ export class ConfigReloader {
    * old file would miss.
    */
   async watch(): Promise<void> {
-    const paths = [resolve(this.file), ...this.gateway.current().config.secretFiles];
-    const wanted = new Set(paths.flatMap((path) => [path, resolve(dirname(path), '..data')]));
-    this.watcher = watch([...new Set(paths.map((path) => dirname(path)))], { ignoreInitial: true, depth: 0, followSymlinks: false });
+    this.watcher = watch([], { ignoreInitial: true, depth: 0, followSymlinks: false });
+    this.follow();
     this.watcher.on('all', (_event, path) => {
-      if (!wanted.has(resolve(path))) return;
+      if (!this.wanted.has(resolve(path))) return;
       clearTimeout(this.settle);
       this.settle = setTimeout(() => void this.reload('file change'), SETTLE_MS);
     });
     this.watcher.on('error', (error) => this.logger.warn({ err: error, file: basename(this.file) }, 'configuration watch failed: reload with SIGHUP'));
     await new Promise<void>((ready) => this.watcher!.once('ready', ready));
+  }
+
+  /** The configuration file and every secret file the running configuration read (a reload may name new ones). */
+  private follow(): void {
+    const paths = [resolve(this.file), ...this.gateway.current().config.secretFiles];
+    this.wanted = new Set(paths.flatMap((path) => [path, resolve(dirname(path), '..data')]));
+    this.watcher?.add([...new Set(paths.map((path) => dirname(path)))]);
   }
 
   async close(): Promise<void> {
@@ -79,6 +86,7 @@ export class ConfigReloader {
       const config = loadConfigFile(this.file, this.env);
       const { needsRestart } = this.gateway.reload(config);
       result = { applied: true, needsRestart };
+      this.follow();
       this.logger.info({ trigger, file: this.file, routes: config.routes.length, providers: config.providers.size }, 'configuration reloaded');
       if (needsRestart.length > 0) this.logger.warn({ settings: needsRestart }, `configuration reloaded, but these settings take effect only on restart: ${needsRestart.join(', ')}`);
     } catch (error) {

@@ -1,45 +1,76 @@
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { parse as parseYamlScalar } from 'yaml';
+import { formatPath } from './paths.js';
 
-const EXPRESSION = /\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g;
-const WHOLE_EXPRESSION = /^\$\{[A-Za-z_][A-Za-z0-9_]*(?::-[^}]*)?\}$/;
+// `${file:-x}` is the variable `file` with a default, so the variable form is tried first.
+const EXPRESSION = /\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}|\$\{file:([^}]*)\}/g;
+const WHOLE_VARIABLE = /^\$\{[A-Za-z_][A-Za-z0-9_]*(?::-[^}]*)?\}$/;
 
 export interface InterpolationError {
   path: (string | number)[];
   message: string;
 }
 
+/** Where `${…}` values come from, and what was read. */
+export interface InterpolationSources {
+  env: NodeJS.ProcessEnv;
+  /** Relative `${file:PATH}` resolves against it: the config file's directory. */
+  baseDir: string;
+  /** Absolute path of every file read, so a watcher can reload when a mounted secret rotates. */
+  filesRead: Set<string>;
+  /** Where a value holds a file's content (formatted paths): an error about it must not quote it. */
+  secretPaths: Set<string>;
+}
+
 /**
- * Replaces `${VAR}` and `${VAR:-default}` in every string of a parsed YAML tree (`$$` is a literal
- * `$`). A string that is only one expression takes the YAML type of its value, so `port: ${PORT}`
- * is a number. A variable that is unset and has no default is an error naming it and its path.
+ * Replaces `${VAR}`, `${VAR:-default}` and `${file:PATH}` in every string of a parsed YAML tree
+ * (`$$` is a literal `$`). A string that is only one variable takes the YAML type of its value, so
+ * `port: ${PORT}` is a number; a file's content always stays a string, since a secret like `0x1f`
+ * or `007` must not turn into a number. A variable that is unset and has no default, or a file that
+ * cannot be read, is an error naming its path.
  */
-export function interpolateEnv(
-  node: unknown,
-  env: NodeJS.ProcessEnv,
-  errors: InterpolationError[],
-  path: (string | number)[] = [],
-): unknown {
-  if (typeof node === 'string') return interpolateString(node, env, errors, path);
-  if (Array.isArray(node)) return node.map((item, i) => interpolateEnv(item, env, errors, [...path, i]));
+export function interpolate(node: unknown, sources: InterpolationSources, errors: InterpolationError[], path: (string | number)[] = []): unknown {
+  if (typeof node === 'string') return interpolateString(node, sources, errors, path);
+  if (Array.isArray(node)) return node.map((item, i) => interpolate(item, sources, errors, [...path, i]));
   if (node !== null && typeof node === 'object') {
     const out: Record<string, unknown> = {};
-    for (const [key, value] of Object.entries(node)) out[key] = interpolateEnv(value, env, errors, [...path, key]);
+    for (const [key, value] of Object.entries(node)) out[key] = interpolate(value, sources, errors, [...path, key]);
     return out;
   }
   return node;
 }
 
-function interpolateString(value: string, env: NodeJS.ProcessEnv, errors: InterpolationError[], path: (string | number)[]): unknown {
+function interpolateString(value: string, sources: InterpolationSources, errors: InterpolationError[], path: (string | number)[]): unknown {
   if (!value.includes('$')) return value;
-  const result = value.replace(EXPRESSION, (whole, name: string | undefined, fallback: string | undefined) => {
+  const result = value.replace(EXPRESSION, (whole, name: string | undefined, fallback: string | undefined, file: string | undefined) => {
     if (whole === '$$') return '$';
-    const fromEnv = env[name!];
+    if (file !== undefined) return readSecretFile(file, sources, errors, path);
+    const fromEnv = sources.env[name!];
     if (fromEnv !== undefined) return fromEnv;
     if (fallback !== undefined) return fallback;
     errors.push({ path, message: `environment variable ${name} is not set (write \${${name}:-default} to make it optional)` });
     return '';
   });
-  if (!WHOLE_EXPRESSION.test(value) || result === '') return result;
+  if (!WHOLE_VARIABLE.test(value) || result === '') return result;
   const typed: unknown = parseYamlScalar(result);
   return typeof typed === 'number' || typeof typed === 'boolean' ? typed : result;
+}
+
+/** The file's content without one trailing newline (how `echo` and most secret tooling write them). */
+function readSecretFile(file: string, sources: InterpolationSources, errors: InterpolationError[], path: (string | number)[]): string {
+  if (file === '') {
+    errors.push({ path, message: '${file:} needs a path' });
+    return '';
+  }
+  const absolute = resolve(sources.baseDir, file);
+  sources.filesRead.add(absolute);
+  sources.secretPaths.add(formatPath(path));
+  try {
+    return readFileSync(absolute, 'utf8').replace(/\r?\n$/, '');
+  } catch (error) {
+    // Only the errno code: the error's own message could quote more than the path.
+    errors.push({ path, message: `cannot read secret file ${absolute}: ${(error as NodeJS.ErrnoException).code ?? 'unreadable'}` });
+    return '';
+  }
 }

@@ -1,10 +1,11 @@
 import { readFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { PRESET_NAMES } from '../providers/presets.js';
 import { expandPresets } from './expand-presets.js';
 import { formatPath, suggest } from './paths.js';
-import { interpolateEnv, type InterpolationError } from './interpolate.js';
+import { interpolate, type InterpolationError } from './interpolate.js';
 import { configSchema } from './schema.js';
 import { providerReferenceProblems, resolveConfig, type GatewayConfig } from './resolve.js';
 
@@ -50,8 +51,9 @@ function unwrap(schema: z.ZodType, value: unknown): z.ZodType {
   }
 }
 
-function describeIssue(issue: z.core.$ZodIssue, raw: unknown): string[] {
+function describeIssue(issue: z.core.$ZodIssue, raw: unknown, secretPaths: ReadonlySet<string>): string[] {
   const where = formatPath(issue.path);
+  const shown = (value: unknown) => (secretPaths.has(where) ? 'the content of a secret file' : JSON.stringify(value));
   switch (issue.code) {
     case 'unrecognized_keys': {
       const allowed = allowedKeysAt(configSchema, raw, issue.path);
@@ -65,12 +67,12 @@ function describeIssue(issue: z.core.$ZodIssue, raw: unknown): string[] {
         if (got === undefined && issue.path.length === 3 && issue.path[0] === 'providers') {
           return [`${where}: missing: give a preset (${PRESET_NAMES.join(' | ')}) or a type (${options.join(' | ')})`];
         }
-        return [`${where}: ${got === undefined ? 'missing' : `unknown value ${JSON.stringify(got)}`} (expected ${options.join(' | ')})${typeof got === 'string' ? suggest(got, options) : ''}`];
+        return [`${where}: ${got === undefined ? 'missing' : `unknown value ${shown(got)}`} (expected ${options.join(' | ')})${typeof got === 'string' ? suggest(got, options) : ''}`];
       }
       return [`${where}: ${describeUnion(issue)}`];
     case 'invalid_type':
       if (valueAt(raw, issue.path) === undefined) return [`${where}: required (${issue.expected})`];
-      return [`${where}: expected ${issue.expected}, got ${JSON.stringify(valueAt(raw, issue.path))}`];
+      return [`${where}: expected ${issue.expected}, got ${shown(valueAt(raw, issue.path))}`];
     default:
       return [`${where}: ${issue.message}`];
   }
@@ -90,10 +92,15 @@ function valueAt(data: unknown, path: readonly PropertyKey[]): unknown {
   return value;
 }
 
-/** Validates an already-parsed YAML tree. Throws ConfigError listing every problem. */
-export function parseConfig(raw: unknown, env: NodeJS.ProcessEnv, source = 'config'): GatewayConfig {
+/**
+ * Validates an already-parsed YAML tree. Throws ConfigError listing every problem. `baseDir` is
+ * where relative `${file:PATH}` secrets are found: the config file's directory.
+ */
+export function parseConfig(raw: unknown, env: NodeJS.ProcessEnv, source = 'config', baseDir = process.cwd()): GatewayConfig {
   const envErrors: InterpolationError[] = [];
-  const interpolated = interpolateEnv(raw ?? {}, env, envErrors);
+  const filesRead = new Set<string>();
+  const secretPaths = new Set<string>();
+  const interpolated = interpolate(raw ?? {}, { env, baseDir, filesRead, secretPaths }, envErrors);
   const problems = envErrors.map((e) => `${formatPath(e.path)}: ${e.message}`);
   const expanded = expandPresets(interpolated);
   problems.push(...expanded.problems);
@@ -101,7 +108,7 @@ export function parseConfig(raw: unknown, env: NodeJS.ProcessEnv, source = 'conf
   if (!parsed.success) {
     // A value already reported (an unset variable, a bad preset) needs no second complaint about its type.
     const reported = new Set([...envErrors.map((e) => formatPath(e.path)), ...expanded.explained]);
-    problems.push(...parsed.error.issues.filter((issue) => !reported.has(formatPath(issue.path))).flatMap((issue) => describeIssue(issue, expanded.tree)));
+    problems.push(...parsed.error.issues.filter((issue) => !reported.has(formatPath(issue.path))).flatMap((issue) => describeIssue(issue, expanded.tree, secretPaths)));
     // Provider references are checked on the rejected tree too, so one run names every problem.
     problems.push(...providerReferenceProblems(expanded.tree));
     throw new ConfigError(source, problems);
@@ -109,7 +116,7 @@ export function parseConfig(raw: unknown, env: NodeJS.ProcessEnv, source = 'conf
   const resolved = resolveConfig(parsed.data, env);
   problems.push(...resolved.problems);
   if (problems.length > 0) throw new ConfigError(source, problems);
-  return resolved.config;
+  return { ...resolved.config, secretFiles: [...filesRead] };
 }
 
 /** Reads, interpolates and validates a YAML configuration file. */
@@ -126,5 +133,5 @@ export function loadConfigFile(file: string, env: NodeJS.ProcessEnv = process.en
   } catch (error) {
     throw new ConfigError(file, [`not valid YAML: ${(error as Error).message}`]);
   }
-  return parseConfig(raw, env, file);
+  return parseConfig(raw, env, file, dirname(resolve(file)));
 }

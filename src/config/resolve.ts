@@ -30,8 +30,9 @@ export interface ProviderSpec {
   /** The preset it was built from, if any. */
   preset: string | undefined;
   baseUrl: string | undefined;
-  apiKey: string | undefined;
-  /** How apiKey is sent on the Anthropic dialect (the OpenAI dialect always uses a Bearer token). */
+  /** Its credentials in rotation order (empty entries dropped); none for providers without auth. */
+  apiKeys: readonly string[];
+  /** How a key is sent on the Anthropic dialect (the OpenAI dialect always uses a Bearer token). */
   auth: ProviderAuth;
   headers: Record<string, string>;
   mock: MockOptions | undefined;
@@ -75,19 +76,22 @@ export interface GatewayConfig {
   routes: RouteSpec[];
   /** Every configured credential, so logs can redact them wherever they appear. */
   secrets: string[];
+  /** Absolute path of every `${file:…}` the configuration read: a change to one calls for a reload. */
+  secretFiles: string[];
   /** Where fleet state lives: undefined keeps it in this process. */
   redis: RedisSettings | undefined;
-  /** The files `${file:…}` read secrets from, absolute: a change to one reloads the configuration. */
-  secretFiles: string[];
 }
 
 const GLOB_CHARS = /[*?[\]{}!()+@]/;
 
 /** Layers defaults ← top level ← provider ← target, reporting references to unknown providers. */
-export function resolveConfig(file: ConfigFile, env: NodeJS.ProcessEnv): { config: GatewayConfig; problems: string[] } {
-  const providers = new Map<string, ProviderSpec>();
-  for (const [name, provider] of Object.entries(file.providers)) providers.set(name, resolveProvider(name, provider));
+export function resolveConfig(file: ConfigFile, env: NodeJS.ProcessEnv): { config: Omit<GatewayConfig, 'secretFiles'>; problems: string[] } {
   const problems: string[] = providerReferenceProblems(file);
+  const providers = new Map<string, ProviderSpec>();
+  for (const [name, provider] of Object.entries(file.providers)) {
+    if (provider.type !== 'mock' && provider.apiKey !== undefined && provider.apiKeys !== undefined) problems.push(`${formatPath(['providers', name, 'apiKeys'])}: give apiKey or apiKeys, not both`);
+    providers.set(name, resolveProvider(name, provider));
+  }
 
   const routes: RouteSpec[] = [];
   const seenExact = new Set<string>();
@@ -134,10 +138,10 @@ export function resolveConfig(file: ConfigFile, env: NodeJS.ProcessEnv): { confi
     else problems.push(`PORT: environment variable PORT is not a port number: ${JSON.stringify(env.PORT)}`);
   }
 
-  const secrets = [...providers.values()].flatMap((p) => [p.apiKey ?? '', ...Object.values(p.headers)]).filter((s) => s.length >= 8);
+  const secrets = [...providers.values()].flatMap((p) => [...p.apiKeys, ...Object.values(p.headers)]).filter((s) => s.length >= 8);
   const redis = resolveRedis(file.redis, env, problems);
   if (redis?.url) secrets.push(...passwordsIn(redis.url));
-  return { config: { server, providers, routes, secrets, redis, secretFiles: [] }, problems };
+  return { config: { server, providers, routes, secrets, redis }, problems };
 }
 
 /** `redis.url`, `redis.sentinels` or `redis.cluster` — or REDIS_URL when the file names none. */
@@ -165,9 +169,12 @@ function passwordsIn(url: string): string[] {
 
 function resolveProvider(name: string, provider: ProviderConfig): ProviderSpec {
   if (provider.type === 'mock') {
-    return { name, type: 'mock', dialect: provider.mock.dialect ?? 'any', preset: undefined, baseUrl: undefined, apiKey: undefined, auth: 'bearer', headers: {}, mock: provider.mock, quirks: DEFAULT_QUIRKS, limits: budget(provider.limits), inactiveReason: undefined };
+    return { name, type: 'mock', dialect: provider.mock.dialect ?? 'any', preset: undefined, baseUrl: undefined, apiKeys: [], auth: 'bearer', headers: {}, mock: provider.mock, quirks: DEFAULT_QUIRKS, limits: budget(provider.limits), inactiveReason: undefined };
   }
-  const keyMissing = provider.apiKey !== undefined && provider.apiKey.trim() === '';
+  const configured = provider.apiKeys ?? (provider.apiKey === undefined ? [] : [provider.apiKey]);
+  // An entry from an unset `${VAR:-}` is dropped; with none left, a provider that wanted a key is inactive.
+  const apiKeys = configured.filter((key) => key.trim() !== '');
+  const keyMissing = configured.length > 0 ? apiKeys.length === 0 : provider.apiKeys !== undefined;
   // A preset whose dialect the provider overrode says nothing about auth or quirks (expandPresets then required a baseUrl).
   const found = provider.preset === undefined ? undefined : presetNamed(provider.preset);
   const preset = found?.type === provider.type ? found : undefined;
@@ -182,13 +189,13 @@ function resolveProvider(name: string, provider: ProviderConfig): ProviderSpec {
     dialect: provider.type,
     preset: provider.preset,
     baseUrl,
-    apiKey: keyMissing ? undefined : provider.apiKey,
+    apiKeys,
     auth,
     headers: provider.headers ?? {},
     mock: undefined,
     quirks: provider.quirks ? layerQuirks(presetQuirks, provider.quirks) : presetQuirks,
     limits: budget(provider.limits),
-    inactiveReason: keyMissing ? 'its apiKey is empty (is the key variable set?)' : undefined,
+    inactiveReason: keyMissing ? (provider.apiKeys ? 'every entry of its apiKeys is empty (are the key variables set?)' : 'its apiKey is empty (is the key variable set?)') : undefined,
   };
 }
 

@@ -172,6 +172,8 @@ const httpProviderFields = {
   baseUrl: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }),
   /** Omit for providers without auth (Ollama, vLLM). Set but empty (an unset ${VAR:-}) makes the provider inactive. */
   apiKey: text.optional(),
+  /** Several keys instead of apiKey: the next is tried on the same target when one is refused or rate limited. Empty entries are dropped. */
+  apiKeys: z.array(text).optional(),
   /** Extra headers sent to this provider on every request. */
   headers: z.record(z.string(), text).optional(),
   quirks: quirksSchema.optional(),

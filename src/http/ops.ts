@@ -4,6 +4,7 @@ import type { FastifyInstance } from 'fastify';
 import type { Runtime } from '../runtime.js';
 import type { HealthStore } from '../health/types.js';
 import type { GatewayMetrics } from '../observability/metrics.js';
+import type { KeyRing } from '../providers/key-ring.js';
 
 export interface Identity {
   id: string;
@@ -38,10 +39,14 @@ export function registerOps(app: FastifyInstance, deps: OpsDeps): void {
 
   app.get('/status', async () => ({
     instance: { ...deps.identity, uptimeSeconds: Math.round(process.uptime()), draining: deps.isDraining() },
-    providers: [...deps.current().config.providers.values()].map((p) => ({ name: p.name, type: p.type, active: p.inactiveReason === undefined, ...(p.inactiveReason ? { inactiveReason: p.inactiveReason } : {}) })),
+    providers: [...deps.current().providers.values()].map(({ spec: p, keys }) => ({ name: p.name, type: p.type, active: p.inactiveReason === undefined, ...(p.inactiveReason ? { inactiveReason: p.inactiveReason } : {}), ...keyCounts(keys) })),
     store: deps.health.status(),
     targets: deps.health.snapshot(),
   }));
 
   app.get('/metrics', async (_request, reply) => reply.type(deps.metrics.contentType).send(await deps.metrics.scrape()));
+}
+
+function keyCounts(ring: KeyRing | undefined): { keys?: { total: number; usable: number } } {
+  return ring ? { keys: { total: ring.size, usable: ring.usable() } } : {};
 }

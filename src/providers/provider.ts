@@ -1,6 +1,7 @@
 import type { ProviderSpec } from '../config/resolve.js';
 import type { Dialect } from '../errors/format.js';
 import type { Transport, UpstreamRequest } from '../upstream/types.js';
+import { KeyRing } from './key-ring.js';
 
 /** The client headers a provider of the same dialect may need; never credentials. */
 export interface ForwardedHeaders {
@@ -21,10 +22,15 @@ const DEFAULT_ANTHROPIC_VERSION = '2023-06-01';
 
 /** How to call one configured provider: URL, auth and headers. It moves bytes; it never changes a dialect. */
 export class Provider {
+  /** Only for several keys: with one (or none) there is nothing to rotate and nothing to track. */
+  readonly keys: KeyRing | undefined;
+
   constructor(
     readonly spec: ProviderSpec,
     readonly transport: Transport,
-  ) {}
+  ) {
+    this.keys = spec.apiKeys.length > 1 ? new KeyRing(spec.apiKeys.length) : undefined;
+  }
 
   get name(): string {
     return this.spec.name;
@@ -35,7 +41,8 @@ export class Provider {
     return this.spec.dialect === 'any' || this.spec.dialect === dialect;
   }
 
-  prepare(call: OutboundCall): UpstreamRequest {
+  /** The request for one attempt, authenticated with the key at `keyIndex` (see `keys`). */
+  prepare(call: OutboundCall, keyIndex = 0): UpstreamRequest {
     const headers: Record<string, string> = {
       'content-type': 'application/json',
       accept: call.stream ? 'text/event-stream' : 'application/json',
@@ -45,10 +52,11 @@ export class Provider {
     let url: string;
     if (call.dialect === 'anthropic') {
       url = `${base}/v1/messages`;
-      this.anthropicHeaders(headers, call.forwarded);
+      this.anthropicHeaders(headers, call.forwarded, keyIndex);
     } else {
       url = `${base}/chat/completions`;
-      if (this.spec.apiKey) headers.authorization = `Bearer ${this.spec.apiKey}`;
+      const key = this.spec.apiKeys[keyIndex];
+      if (key) headers.authorization = `Bearer ${key}`;
     }
     Object.assign(headers, this.spec.headers);
     return { url, headers, body: call.body, stream: call.stream };
@@ -57,17 +65,18 @@ export class Provider {
   /** POST /v1/messages/count_tokens on an Anthropic-dialect provider, with the same auth as its messages. */
   prepareCountTokens(body: string, forwarded: ForwardedHeaders): UpstreamRequest {
     const headers: Record<string, string> = { 'content-type': 'application/json', accept: 'application/json', 'user-agent': USER_AGENT };
-    this.anthropicHeaders(headers, forwarded);
+    this.anthropicHeaders(headers, forwarded, this.keys?.current() ?? 0);
     Object.assign(headers, this.spec.headers);
     return { url: `${this.spec.baseUrl ?? `mock://${this.spec.name}`}/v1/messages/count_tokens`, headers, body, stream: false };
   }
 
-  private anthropicHeaders(headers: Record<string, string>, forwarded: ForwardedHeaders): void {
+  private anthropicHeaders(headers: Record<string, string>, forwarded: ForwardedHeaders, keyIndex: number): void {
     headers['anthropic-version'] = forwarded.anthropicVersion ?? DEFAULT_ANTHROPIC_VERSION;
     if (forwarded.anthropicBeta) headers['anthropic-beta'] = forwarded.anthropicBeta;
-    if (!this.spec.apiKey) return;
+    const key = this.spec.apiKeys[keyIndex];
+    if (!key) return;
     // Anthropic takes x-api-key; the Anthropic endpoints of Moonshot, Zhipu, DeepSeek and DashScope document a Bearer token.
-    if (this.spec.auth === 'bearer') headers.authorization = `Bearer ${this.spec.apiKey}`;
-    else headers['x-api-key'] = this.spec.apiKey;
+    if (this.spec.auth === 'bearer') headers.authorization = `Bearer ${key}`;
+    else headers['x-api-key'] = key;
   }
 }

@@ -33,9 +33,9 @@ export function upstreamDialect(provider: ProviderSpec, client: Dialect): Dialec
  * One attempt on one target, up to its commit point: for JSON the whole valid body; for a stream
  * the first meaningful event (content, tool call, thinking, or a finish). Every failure before
  * that point is thrown as a GatewayError whose traits say whether the chain may move on; nothing
- * has reached the client.
+ * has reached the client. `keyIndex` picks the provider's key when it has several.
  */
-export async function runAttempt(ctx: RequestContext, target: ResolvedTarget, translator: Translator): Promise<Committed> {
+export async function runAttempt(ctx: RequestContext, target: ResolvedTarget, translator: Translator, keyIndex = 0): Promise<Committed> {
   const { timeouts } = target.spec;
   const dialect = upstreamDialect(target.provider.spec, ctx.clientDialect);
   const rules = dialectRules(dialect);
@@ -49,7 +49,7 @@ export async function runAttempt(ctx: RequestContext, target: ResolvedTarget, tr
   try {
     scope.arm(ctx.stream ? timeouts.headersMs : timeouts.responseMs, timeout(ctx.stream ? 'no response headers within timeouts.headersMs' : 'no complete response within timeouts.responseMs'));
     const translation = beginTranslation(translator, ctx, target);
-    const upstream = target.provider.prepare({ dialect, body: translation.body, stream: ctx.stream, forwarded: ctx.forwarded });
+    const upstream = target.provider.prepare({ dialect, body: translation.body, stream: ctx.stream, forwarded: ctx.forwarded }, keyIndex);
     const response = await target.provider.transport.send(upstream, { signal: scope.signal, connectTimeoutMs: timeouts.connectMs });
     responded = true;
 

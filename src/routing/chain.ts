@@ -18,6 +18,8 @@ export interface AttemptRecord {
   /** Why a target was not tried: open, probe_in_flight, cooldown, inactive, max_attempts, budget_rpm, budget_tpm, budget_concurrency. */
   reason?: string;
   ms?: number;
+  /** Which of the provider's keys was used, counting from 1; only for a provider with several. */
+  key?: number;
 }
 
 export interface ChainResult {
@@ -49,7 +51,8 @@ export class ChainFailure extends Error {
  * Walks the route's targets in order until one commits. A target whose breaker is open, whose
  * cooldown runs or whose half-open probe is taken is skipped without an attempt; a failed attempt
  * may be retried on the same target per its retry policy, then the chain moves on when the
- * failure allows it. Attempts per request are bounded by the route's maxAttempts.
+ * failure allows it. A provider with several keys first tries its next usable key on the same
+ * target when one is refused or rate limited. Attempts per request are bounded by the route's maxAttempts.
  */
 export async function runChain(ctx: RequestContext, route: RouteSpec, deps: ChainDeps): Promise<ChainResult> {
   const attempts: AttemptRecord[] = [];
@@ -66,6 +69,7 @@ export async function runChain(ctx: RequestContext, route: RouteSpec, deps: Chai
       continue;
     }
     const translator = translatorFor(ctx.clientDialect, upstreamDialect(spec.provider, ctx.clientDialect));
+    const keys = target.provider.keys;
     let backoffRetries = spec.retry.retries;
     let waitedOutRateLimit = false;
     for (;;) {
@@ -90,11 +94,14 @@ export async function runChain(ctx: RequestContext, route: RouteSpec, deps: Chai
         break;
       }
       made += 1;
+      const keyIndex = keys ? keys.current() : 0;
+      // Logged by index, counting from 1; absent for a provider with a single key.
+      const usedKey = keys ? { key: keyIndex + 1 } : undefined;
       const started = performance.now();
       try {
-        const committed = await runAttempt(ctx, target, translator);
+        const committed = await runAttempt(ctx, target, translator, keyIndex);
         deps.health.record(admission.ticket, { kind: 'success', latencyMs: committed.ttfbMs, complete: committed.kind === 'json' });
-        attempts.push({ target: id, outcome: 'success', ms: elapsed(started) });
+        attempts.push({ target: id, outcome: 'success', ms: elapsed(started), ...usedKey });
         return { committed, target, ticket: admission.ticket, budget: budget.grant, attempts };
       } catch (thrown) {
         budget.grant.release(0);
@@ -103,16 +110,28 @@ export async function runChain(ctx: RequestContext, route: RouteSpec, deps: Chai
           // The client left, the request's deadline passed, or the gateway is draining: not the target's fault.
           const code: ErrorCode = thrown instanceof GatewayError ? thrown.code : 'GW_ERR_INTERNAL';
           deps.health.record(admission.ticket, { kind: 'ignored', code });
-          attempts.push({ target: id, outcome: 'ignored', code, ms });
+          attempts.push({ target: id, outcome: 'ignored', code, ms, ...usedKey });
           throw new ChainFailure(thrown instanceof GatewayError || thrown instanceof ClientClosedError ? thrown : internalError(thrown), attempts);
         }
         const failure = thrown.failure;
-        const retryAfter = failure.retry === 'after-retry-after' && !waitedOutRateLimit && failure.retryAfterMs !== undefined && failure.retryAfterMs <= spec.retry.maxRetryAfterMs;
+        // The key, not the target, was refused: the target is fine while another key is usable.
+        let nextKey = false;
+        if (keys && KEY_FAILURES.has(thrown.code)) {
+          keys.cool(keyIndex, failure.cooldownMs ?? spec.cooldowns.rateLimitMs);
+          nextKey = keys.usable() > 0;
+        }
+        const retryAfter = !nextKey && failure.retry === 'after-retry-after' && !waitedOutRateLimit && failure.retryAfterMs !== undefined && failure.retryAfterMs <= spec.retry.maxRetryAfterMs;
         const backoff = failure.retry === 'backoff' && backoffRetries > 0;
-        const record: AttemptRecord = { target: id, outcome: failure.breaker === 'ignore' || retryAfter ? 'ignored' : failure.breaker, code: thrown.code, ms };
+        const record: AttemptRecord = { target: id, outcome: failure.breaker === 'ignore' || retryAfter || nextKey ? 'ignored' : failure.breaker, code: thrown.code, ms, ...usedKey };
         if (failure.upstreamStatus !== undefined) record.upstreamStatus = failure.upstreamStatus;
         attempts.push(record);
-        if (failure.alert) ctx.log.error({ target: id, errCode: thrown.code, upstreamStatus: failure.upstreamStatus }, 'provider refused the gateway: check its credential and model name');
+        if (failure.alert) ctx.log.error({ target: id, errCode: thrown.code, upstreamStatus: failure.upstreamStatus, ...usedKey }, 'provider refused the gateway: check its credential and model name');
+
+        if (nextKey) {
+          deps.health.record(admission.ticket, { kind: 'ignored', code: thrown.code });
+          failures.push(thrown);
+          continue;
+        }
 
         if (retryAfter) {
           // A short Retry-After is waited out on the same target; only a second 429 starts a cooldown.
@@ -138,6 +157,9 @@ export async function runChain(ctx: RequestContext, route: RouteSpec, deps: Chai
   }
   throw new ChainFailure(exhausted(ctx.request.model, failures, attempts, reopensAt), attempts);
 }
+
+/** Failures that belong to the key used, so another key of the same provider may succeed. */
+const KEY_FAILURES: ReadonlySet<ErrorCode> = new Set(['GW_ERR_UPSTREAM_AUTH', 'GW_ERR_UPSTREAM_RATE_LIMITED']);
 
 function recordFailure(health: HealthStore, ticket: AttemptTicket, error: GatewayError): void {
   const failure = error.failure!;

@@ -58,7 +58,7 @@ breaker: { consecutiveFailures: 3, openMs: 4000 }
     ]);
     const [anthropic, bailian] = route.targets;
     expect(anthropic!.provider.type).toBe('anthropic');
-    expect(anthropic!.provider.apiKey).toBe('sk-ant-1234567');
+    expect(anthropic!.provider.apiKeys).toEqual(['sk-ant-1234567']);
     expect(bailian!.provider.baseUrl).toBe('https://dashscope.aliyuncs.com/compatible-mode/v1');
     expect(bailian!.provider.inactiveReason).toBeUndefined();
     // the provider's firstEventMs beats the top level's; the rest comes from the top level / defaults
@@ -264,7 +264,7 @@ describe('parseConfig: environment variables', () => {
 
   it('an all-digit key stays a string', () => {
     const config = parseConfig({ ...base, providers: { moonshot: { ...moonshot, apiKey: '${KEY}' } } }, { KEY: '1234567890' });
-    expect(provider(config, 'moonshot').apiKey).toBe('1234567890');
+    expect(provider(config, 'moonshot').apiKeys).toEqual(['1234567890']);
   });
 
   it('$$ is a literal $ and is not read as the start of an expression', () => {
@@ -285,18 +285,18 @@ describe('parseConfig: environment variables', () => {
     const spec = provider(config, 'moonshot');
     expect(spec.inactiveReason).toEqual(expect.any(String));
     expect(spec.inactiveReason).toMatch(/apiKey/);
-    expect(spec.apiKey).toBeUndefined();
+    expect(spec.apiKeys).toEqual([]);
     // and with the variable set, the same file gives an active provider
     const active = provider(parseConfig({ ...base, providers: { moonshot: { ...moonshot, apiKey: '${MOONSHOT_API_KEY:-}' } } }, { MOONSHOT_API_KEY: 'sk-live-abcdefgh' }), 'moonshot');
     expect(active.inactiveReason).toBeUndefined();
-    expect(active.apiKey).toBe('sk-live-abcdefgh');
+    expect(active.apiKeys).toEqual(['sk-live-abcdefgh']);
   });
 
   it('a provider without apiKey (Ollama, vLLM) is active', () => {
     const { apiKey: _omit, ...noKey } = moonshot;
     const spec = provider(parseConfig({ ...base, providers: { moonshot: noKey } }, {}), 'moonshot');
     expect(spec.inactiveReason).toBeUndefined();
-    expect(spec.apiKey).toBeUndefined();
+    expect(spec.apiKeys).toEqual([]);
   });
 
   it('PORT overrides server.port', () => {
@@ -447,7 +447,7 @@ describe('the shipped config/switchyard.yaml', () => {
     for (const name of REAL) {
       const spec = provider(config, name);
       expect(spec.inactiveReason, name).toEqual(expect.any(String));
-      expect(spec.apiKey, name).toBeUndefined();
+      expect(spec.apiKeys, name).toEqual([]);
     }
     expect(provider(config, 'anthropic').type).toBe('anthropic');
     for (const name of ['flaky-mock', 'steady-mock']) {
@@ -472,7 +472,7 @@ describe('the shipped config/switchyard.yaml', () => {
   it('turns a real provider on when its key variable is set, and PORT overrides the port', () => {
     const config = loadConfigFile(DEFAULT_CONFIG, { OPENAI_API_KEY: 'sk-openai-test-key', PORT: '18080' });
     expect(provider(config, 'openai').inactiveReason).toBeUndefined();
-    expect(provider(config, 'openai').apiKey).toBe('sk-openai-test-key');
+    expect(provider(config, 'openai').apiKeys).toEqual(['sk-openai-test-key']);
     expect(provider(config, 'deepseek').inactiveReason).toEqual(expect.any(String));
     expect(config.secrets).toEqual(['sk-openai-test-key']);
     expect(config.server.port).toBe(18080);

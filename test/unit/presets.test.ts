@@ -34,7 +34,7 @@ describe('presets: a provider in two lines', () => {
     expect(p.baseUrl).toBe(preset.baseUrl);
     expect(p.auth).toBe(preset.type === 'anthropic' ? preset.auth : 'bearer');
     expect(p.quirks).toEqual({ ...DEFAULT_QUIRKS, ...preset.quirks });
-    expect(p.apiKey).toBe('sk-preset-test-key');
+    expect(p.apiKeys).toEqual(['sk-preset-test-key']);
     expect(p.inactiveReason).toBeUndefined();
     expect(config.routes[0]!.targets[0]!.quirks).toEqual(p.quirks);
   });
