@@ -30,6 +30,13 @@ export function anthropicEventMeaning(eventName: string | undefined, parsed: unk
   }
 }
 
+const EVENT_TYPE = /^[a-z_]{1,64}$/;
+
+/** An event's name on Anthropic's wire is its data's `type` (message_start, content_block_delta, ping, error…). */
+export function anthropicEventType(parsed: unknown): string | undefined {
+  return isObject(parsed) && typeof parsed.type === 'string' && EVENT_TYPE.test(parsed.type) ? parsed.type : undefined;
+}
+
 export function anthropicBodyProblem(parsed: unknown): ProviderErrorInfo | 'not-a-completion' | undefined {
   if (!isObject(parsed)) return 'not-a-completion';
   if (parsed.type === 'error' || isObject(parsed.error)) return anthropicErrorInfo(parsed);
