@@ -8,6 +8,7 @@ import { MemoryHealthStore } from './health/memory-store.js';
 import { RedisHealthStore } from './health/redis-store.js';
 import type { HealthStore } from './health/types.js';
 import { completionHandler } from './http/completions.js';
+import { clientConnectionOptions, rejectEncodedBody } from './http/client-limits.js';
 import { countTokensHandler } from './http/count-tokens.js';
 import { installErrorHandlers } from './http/errors.js';
 import { Inflight } from './http/inflight.js';
@@ -50,7 +51,7 @@ export function createGateway(config: GatewayConfig, logger: Logger): Gateway {
   const targets = new TargetDirectory(providers, health);
   for (const route of config.routes) for (const target of route.targets) if (target.model) targets.resolve(target, target.model);
   const table = new ModelTable(config.routes);
-  const inflight = new Inflight();
+  const inflight = new Inflight(config.server.maxStreams);
   let draining = false;
 
   const app: FastifyInstance = Fastify({
@@ -63,9 +64,7 @@ export function createGateway(config: GatewayConfig, logger: Logger): Gateway {
       const given = req.headers['x-request-id'];
       return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
     },
-    keepAliveTimeout: 72_000,
-    requestTimeout: 30_000,
-    connectionTimeout: 0,
+    ...clientConnectionOptions(config.server),
     return503OnClosing: true,
     forceCloseConnections: 'idle',
   });
@@ -80,6 +79,7 @@ export function createGateway(config: GatewayConfig, logger: Logger): Gateway {
   });
   app.addHook('onRequest', async (request, reply) => {
     void reply.header('x-request-id', request.id);
+    rejectEncodedBody(request.headers);
   });
 
   installErrorHandlers(app);

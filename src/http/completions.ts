@@ -8,6 +8,7 @@ import { ChainFailure, runChain, type AttemptRecord, type ChainDeps } from '../r
 import type { ModelTable } from '../routing/model-table.js';
 import { relayStream, releaseUpstream } from '../routing/relay.js';
 import { ClientClosedError, type RequestContext } from '../routing/request-context.js';
+import { forwardedHeaders } from './forwarded-headers.js';
 import type { Inflight } from './inflight.js';
 import { checkCompletionBody } from './request-body.js';
 import { backpressuredWriter } from './sse-writer.js';
@@ -43,7 +44,7 @@ export function completionHandler(dialect: Dialect, deps: CompletionDeps) {
     }
 
     const controller = new AbortController();
-    const done = deps.inflight.add(controller);
+    const done = deps.inflight.add(controller, stream);
     const onClose = () => {
       if (!reply.raw.writableFinished) controller.abort(new ClientClosedError());
     };
@@ -55,7 +56,7 @@ export function completionHandler(dialect: Dialect, deps: CompletionDeps) {
       clientDialect: dialect,
       request: { rawBody: request.rawBody ?? JSON.stringify(body), body, model },
       stream,
-      forwarded: { anthropicVersion: header(request, 'anthropic-version'), anthropicBeta: header(request, 'anthropic-beta') },
+      forwarded: forwardedHeaders(request),
       signal: controller.signal,
       log: request.log,
       secrets: deps.secrets,
@@ -125,11 +126,6 @@ export function completionHandler(dialect: Dialect, deps: CompletionDeps) {
       request.log.info(summary, 'request completed');
     }
   };
-}
-
-function header(request: FastifyRequest, name: string): string | undefined {
-  const value = request.headers[name];
-  return Array.isArray(value) ? value.join(',') : value;
 }
 
 function round(ms: number): number {
