@@ -1,6 +1,6 @@
 import type { Dialect } from '../errors/format.js';
 import type { SseEvent } from '../sse/decoder.js';
-import { ANTHROPIC_TERMINAL, anthropicBodyProblem, anthropicErrorInfo, anthropicEventMeaning, anthropicEventType } from './anthropic.js';
+import { ANTHROPIC_TERMINAL, anthropicBodyProblem, anthropicErrorInfo, anthropicEventMeaning, frameAnthropicEvent } from './anthropic.js';
 import type { EventMeaning, ProviderErrorInfo } from './events.js';
 import { OPENAI_DONE, OPENAI_TERMINAL, openaiBodyProblem, openaiErrorInfo, openaiEventMeaning } from './openai.js';
 
@@ -35,11 +35,7 @@ const anthropic: DialectRules = {
   eventMeaning: (event, parsed) => anthropicEventMeaning(event.event, parsed),
   bodyProblem: anthropicBodyProblem,
   errorInfo: anthropicErrorInfo,
-  frame: (event, parsed) => {
-    const type = anthropicEventType(parsed);
-    if (type === undefined) return undefined;
-    return type === event.event ? event : { event: type, data: event.data };
-  },
+  frame: frameAnthropicEvent,
   terminal: ANTHROPIC_TERMINAL,
 };
 
