@@ -42,6 +42,9 @@ const PROVIDER_HEADERS = {
   via: '1.1 internal-proxy.corp',
 };
 
+/** The provider header values no gateway header could contain by chance (unlike the numbers). */
+const DISTINCTIVE_VALUES = ['provider-cookie', 'cloudflare', 'Express', 'req_provider_internal', 'org-internal-canary', 'anthropic-org-canary', '8f00000000000000-AMS', 'internal-proxy.corp'];
+
 let oa: FakeUpstream;
 let an: FakeUpstream;
 let gw: TestGateway;
@@ -71,7 +74,7 @@ function expectOnlyGatewayHeaders(reply: Reply): void {
   const foreign = Object.keys(reply.headers).filter((name) => !GATEWAY_HEADERS.has(name));
   expect(foreign, `headers not the gateway's own: ${foreign.join(', ')}`).toEqual([]);
   expect(reply.headers['x-request-id']).not.toMatch(/provider/);
-  for (const value of Object.values(PROVIDER_HEADERS)) expect(JSON.stringify(reply.headers)).not.toContain(value);
+  for (const value of DISTINCTIVE_VALUES) expect(JSON.stringify(reply.headers)).not.toContain(value);
 }
 
 describe('response header hygiene (S3)', () => {
