@@ -9,6 +9,7 @@ import { MemoryHealthStore } from './health/memory-store.js';
 import { RedisHealthStore } from './health/redis-store.js';
 import type { HealthStore } from './health/types.js';
 import { completionHandler } from './http/completions.js';
+import { clientConnectionOptions, rejectEncodedBody } from './http/client-limits.js';
 import { countTokensHandler } from './http/count-tokens.js';
 import { installErrorHandlers } from './http/errors.js';
 import { Inflight } from './http/inflight.js';
@@ -57,7 +58,7 @@ export function createGateway(config: GatewayConfig, logger: Logger, scrubber = 
   const lasting: Lasting = { http: new HttpTransport(), health, budgets: new Budgets(limiter) };
   let runtime = buildRuntime(config, lasting);
   const current = () => runtime;
-  const inflight = new Inflight();
+  const inflight = new Inflight(config.server.maxStreams);
   const metrics = new GatewayMetrics({ health, inflight });
   let draining = false;
 
@@ -71,9 +72,7 @@ export function createGateway(config: GatewayConfig, logger: Logger, scrubber = 
       const given = req.headers['x-request-id'];
       return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
     },
-    keepAliveTimeout: 72_000,
-    requestTimeout: 30_000,
-    connectionTimeout: 0,
+    ...clientConnectionOptions(config.server),
     return503OnClosing: true,
     forceCloseConnections: 'idle',
   });
@@ -88,6 +87,7 @@ export function createGateway(config: GatewayConfig, logger: Logger, scrubber = 
   });
   app.addHook('onRequest', async (request, reply) => {
     void reply.header('x-request-id', request.id);
+    rejectEncodedBody(request.headers);
   });
 
   installErrorHandlers(app);

@@ -221,6 +221,11 @@ export const SERVER_DEFAULTS = {
   drainMs: 30_000,
   shutdownDelayMs: 0,
   keepaliveMs: 15_000,
+  headersTimeoutMs: 10_000,
+  requestTimeoutMs: 30_000,
+  keepAliveTimeoutMs: 72_000,
+  maxRequestsPerSocket: 0,
+  maxStreams: 2_000,
   logLevel: 'info' as const,
 };
 
@@ -260,8 +265,20 @@ export const configSchema = z.strictObject({
       shutdownDelayMs: count.default(SERVER_DEFAULTS.shutdownDelayMs),
       /** A stream whose provider is silent this long gets a keepalive (Anthropic ping event, OpenAI SSE comment). */
       keepaliveMs: ms.default(SERVER_DEFAULTS.keepaliveMs),
+      /** A client must have sent its request headers this long after it started them, or its socket is closed (slowloris). */
+      headersTimeoutMs: ms.default(SERVER_DEFAULTS.headersTimeoutMs),
+      /** … and its whole request, body included. The answer, however long it streams, is not counted. */
+      requestTimeoutMs: ms.default(SERVER_DEFAULTS.requestTimeoutMs),
+      /** An idle keep-alive client connection is closed after this; above the idle timeout of load balancers in front (AWS ALB: 60 s). */
+      keepAliveTimeoutMs: ms.default(SERVER_DEFAULTS.keepAliveTimeoutMs),
+      /** A client connection is closed after this many requests, so long-lived connections rebalance across replicas; 0: no limit. */
+      maxRequestsPerSocket: count.default(SERVER_DEFAULTS.maxRequestsPerSocket),
+      /** Streaming answers in flight at once on this replica; one more gets 503 GW_ERR_GATEWAY_OVERLOADED. */
+      maxStreams: z.number().int().positive().default(SERVER_DEFAULTS.maxStreams),
       logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default(SERVER_DEFAULTS.logLevel),
     })
+    // Node refuses to start a server whose headers timeout exceeds its request timeout.
+    .refine((server) => server.headersTimeoutMs <= server.requestTimeoutMs, { path: ['headersTimeoutMs'], message: 'must not exceed server.requestTimeoutMs' })
     .default({ ...SERVER_DEFAULTS }),
   providers: z.record(z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'provider names use letters, digits, ".", "_" and "-"'), providerSchema),
   routes: z.array(routeSchema),

@@ -1,3 +1,4 @@
+import type { SseEvent } from '../sse/decoder.js';
 import type { EventMeaning, ProviderErrorInfo } from './events.js';
 import { isObject } from './json.js';
 
@@ -28,6 +29,19 @@ export function anthropicEventMeaning(eventName: string | undefined, parsed: unk
     default:
       return 'noise'; // message_start, ping, content_block_stop, unknown future events
   }
+}
+
+const EVENT_TYPE = /^[a-z_]{1,64}$/;
+
+/**
+ * An event's name on Anthropic's wire is its data's `type` (message_start, content_block_delta,
+ * ping, error…); an event without a usable type has no place in the stream.
+ */
+export function frameAnthropicEvent(event: SseEvent, parsed: unknown): SseEvent | undefined {
+  if (!isObject(parsed)) return undefined;
+  // The common case costs one comparison: the upstream named the event by its type.
+  if (event.event !== undefined && parsed.type === event.event) return event;
+  return typeof parsed.type === 'string' && EVENT_TYPE.test(parsed.type) ? { event: parsed.type, data: event.data } : undefined;
 }
 
 export function anthropicBodyProblem(parsed: unknown): ProviderErrorInfo | 'not-a-completion' | undefined {

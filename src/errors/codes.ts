@@ -7,7 +7,7 @@ export const ERROR_CODES = {
   GW_ERR_REQ_INVALID_JSON: { status: 400, summary: 'The request body is not valid JSON.' },
   GW_ERR_REQ_INVALID: { status: 400, summary: 'The request is missing a required field or has a field of the wrong type.' },
   GW_ERR_REQ_BODY_TOO_LARGE: { status: 413, summary: 'The request body is larger than server.bodyLimitBytes.' },
-  GW_ERR_REQ_UNSUPPORTED_MEDIA_TYPE: { status: 415, summary: 'The request body is not application/json.' },
+  GW_ERR_REQ_UNSUPPORTED_MEDIA_TYPE: { status: 415, summary: 'The request body is not application/json, or is compressed (any content-encoding but identity).' },
   GW_ERR_REQ_METHOD_NOT_ALLOWED: { status: 405, summary: 'The path exists but not for this HTTP method.' },
   GW_ERR_REQ_DEADLINE: { status: 504, summary: 'The request ran past timeouts.totalMs (in-band when the answer had started).' },
   GW_ERR_REQ_NOT_FOUND: { status: 404, summary: 'No such endpoint.' },
@@ -27,6 +27,7 @@ export const ERROR_CODES = {
   GW_ERR_UPSTREAM_PROTOCOL: { status: 502, summary: 'A provider answered with a body or event stream that cannot be parsed.' },
   GW_ERR_STREAM_INTERRUPTED: { status: 502, summary: 'The provider failed after the answer had started; sent in-band, the answer is incomplete.' },
   GW_ERR_STREAM_IDLE_TIMEOUT: { status: 504, summary: 'The provider went silent after the answer had started (timeouts.idleMs); sent in-band.' },
+  GW_ERR_GATEWAY_OVERLOADED: { status: 503, summary: 'This gateway replica is at server.maxStreams concurrent streams; refused before any provider is contacted, with Retry-After: 1.' },
   GW_ERR_INTERNAL_SHUTDOWN: { status: 503, summary: 'The gateway is shutting down and its drain deadline passed (in-band when the answer had started).' },
   GW_ERR_INTERNAL: { status: 500, summary: 'An unexpected gateway error; the log line with the request id has the details.' },
 } as const satisfies Record<string, { status: number; summary: string }>;

@@ -11,6 +11,7 @@ import { ChainFailure, runChain, type AttemptRecord } from '../routing/chain.js'
 import { relayStream, releaseUpstream } from '../routing/relay.js';
 import { ClientClosedError, type RequestContext } from '../routing/request-context.js';
 import type { Runtime } from '../runtime.js';
+import { forwardedHeaders } from './forwarded-headers.js';
 import type { Inflight } from './inflight.js';
 import { checkCompletionBody } from './request-body.js';
 import { backpressuredWriter } from './sse-writer.js';
@@ -77,7 +78,7 @@ export function completionHandler(dialect: Dialect, deps: CompletionDeps) {
       clientDialect: dialect,
       request: { rawBody: request.rawBody ?? JSON.stringify(body), body, model },
       stream,
-      forwarded: { anthropicVersion: header(request, 'anthropic-version'), anthropicBeta: header(request, 'anthropic-beta') },
+      forwarded: forwardedHeaders(request),
       signal: controller.signal,
       log: request.log,
       secrets: runtime.config.secrets,
@@ -148,11 +149,6 @@ export function completionHandler(dialect: Dialect, deps: CompletionDeps) {
       deps.metrics.requestCompleted(summary);
     }
   };
-}
-
-function header(request: FastifyRequest, name: string): string | undefined {
-  const value = request.headers[name];
-  return Array.isArray(value) ? value.join(',') : value;
 }
 
 function round(ms: number): number {

@@ -4,6 +4,7 @@ import type { HealthStore } from '../health/types.js';
 import { estimateInputTokens } from '../providers/token-estimate.js';
 import type { ResolvedTarget } from '../routing/targets.js';
 import type { Runtime } from '../runtime.js';
+import { forwardedHeaders } from './forwarded-headers.js';
 import { checkCompletionBody } from './request-body.js';
 
 export interface CountTokensDeps {
@@ -72,7 +73,7 @@ function counter(targets: ResolvedTarget[], health: HealthStore): ResolvedTarget
 /** The provider's answer as it sent it, when it is a count; throws otherwise. Waits at most the target's timeouts.headersMs. */
 async function countUpstream(target: ResolvedTarget, request: FastifyRequest, reply: FastifyReply, body: Record<string, unknown>, model: string): Promise<string> {
   const upstreamBody = target.model === model && request.rawBody !== undefined ? request.rawBody : JSON.stringify({ ...body, model: target.model });
-  const prepared = target.provider.prepareCountTokens(upstreamBody, { anthropicVersion: header(request, 'anthropic-version'), anthropicBeta: header(request, 'anthropic-beta') });
+  const prepared = target.provider.prepareCountTokens(upstreamBody, forwardedHeaders(request));
   const controller = new AbortController();
   const timer = setTimeout(() => controller.abort(new Error(`no answer within timeouts.headersMs (${target.spec.timeouts.headersMs} ms)`)), target.spec.timeouts.headersMs);
   const onClose = () => {
@@ -104,9 +105,4 @@ async function readBody(body: AsyncIterable<Uint8Array>): Promise<string> {
     chunks.push(chunk);
   }
   return Buffer.concat(chunks).toString('utf8');
-}
-
-function header(request: FastifyRequest, name: string): string | undefined {
-  const value = request.headers[name];
-  return Array.isArray(value) ? value.join(',') : value;
 }

@@ -1,15 +1,33 @@
-/** Requests still being answered, so shutdown can wait for them and then end the stragglers. */
+import { GatewayError } from '../errors/gateway-error.js';
+
+/**
+ * Requests still being answered, so shutdown can wait for them and then end the stragglers; and
+ * the replica's cap on streaming answers, since each held stream costs memory and two sockets.
+ */
 export class Inflight {
   private readonly requests = new Set<AbortController>();
   private streaming = 0;
   private idle: (() => void) | undefined;
 
+  constructor(private readonly maxStreams: number) {}
+
+  /**
+   * Registers a request and returns its release. A stream over server.maxStreams is refused here,
+   * before any provider is contacted, so the overload moves no breaker.
+   */
   add(controller: AbortController, stream: boolean): () => void {
+    if (stream) {
+      if (this.streaming >= this.maxStreams) {
+        throw new GatewayError('GW_ERR_GATEWAY_OVERLOADED', `this gateway replica is serving its limit of ${this.maxStreams} concurrent streams (server.maxStreams); retry shortly`, {
+          headers: { 'retry-after': '1' },
+        });
+      }
+      this.streaming += 1;
+    }
     this.requests.add(controller);
-    if (stream) this.streaming += 1;
     return () => {
-      this.requests.delete(controller);
       if (stream) this.streaming -= 1;
+      this.requests.delete(controller);
       if (this.requests.size === 0) this.idle?.();
     };
   }

@@ -1,5 +1,11 @@
 import { GatewayError } from '../errors/gateway-error.js';
 
+/**
+ * The requested model name reaches response headers (`x-switchyard-target` of a pass-through
+ * target) and log lines: control characters there would be header injection or a 500 from Node.
+ */
+const MODEL_NAME = /^[\x21-\x7e]{1,256}$/;
+
 export interface CompletionBody {
   body: Record<string, unknown>;
   model: string;
@@ -14,6 +20,9 @@ export function checkCompletionBody(body: unknown): CompletionBody {
   const record = body as Record<string, unknown>;
   if (typeof record.model !== 'string' || record.model.trim() === '') {
     throw new GatewayError('GW_ERR_REQ_INVALID', '`model` is required and must be a non-empty string');
+  }
+  if (!MODEL_NAME.test(record.model)) {
+    throw new GatewayError('GW_ERR_REQ_INVALID', '`model` must be at most 256 visible ASCII characters, without spaces or control characters');
   }
   if (!Array.isArray(record.messages)) {
     throw new GatewayError('GW_ERR_REQ_INVALID', '`messages` is required and must be an array');

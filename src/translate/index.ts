@@ -9,8 +9,8 @@ export type { ClientRequest, ProviderQuirks, StreamTranslator, TranslateContext,
 export { DEFAULT_QUIRKS } from './types.js';
 
 const passThroughs: Record<Dialect, Translator> = {
-  openai: passThrough(dialectRules('openai').terminal),
-  anthropic: passThrough(dialectRules('anthropic').terminal),
+  openai: passThrough(dialectRules('openai')),
+  anthropic: passThrough(dialectRules('anthropic')),
 };
 
 /** The translator for a (client, upstream) pair: pass-through, or one of the two directions. */

@@ -1,14 +1,20 @@
-import type { SseEvent } from '../sse/decoder.js';
+import type { DialectRules } from '../dialects/index.js';
 import { withoutForeignThinking } from './shared/thinking-signature.js';
 import type { StreamTranslator, Translator } from './types.js';
 
 /**
  * Same dialect on both sides: the body goes as received (re-serialised only when the target calls
  * another model name, or when gateway-made thinking must be kept from an endpoint that validates
- * signatures) and answers come back untouched.
+ * signatures) and answers come back untouched, each stream event only re-framed by the dialect.
  */
-export function passThrough(terminal: SseEvent): Translator {
-  const stream: StreamTranslator = { event: (event) => [event], end: () => [terminal] };
+export function passThrough(rules: DialectRules): Translator {
+  const stream: StreamTranslator = {
+    event: (event, parsed) => {
+      const framed = rules.frame(event, parsed);
+      return framed === undefined ? [] : [framed];
+    },
+    end: () => [rules.terminal],
+  };
   return {
     begin(request, { upstreamModel, quirks }) {
       const messages = quirks.validatesThinkingSignatures && Array.isArray(request.body.messages) ? withoutForeignThinking(request.body.messages) : request.body.messages;

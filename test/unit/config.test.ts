@@ -71,7 +71,7 @@ breaker: { consecutiveFailures: 3, openMs: 4000 }
 
   it('fills every default', () => {
     const config = parseConfig(base, {});
-    expect(config.server).toEqual({ port: 8080, host: '0.0.0.0', bodyLimitBytes: 8 * 1024 * 1024, drainMs: 30000, shutdownDelayMs: 0, keepaliveMs: 15000, logLevel: 'info' });
+    expect(config.server).toEqual({ port: 8080, host: '0.0.0.0', bodyLimitBytes: 8 * 1024 * 1024, drainMs: 30000, shutdownDelayMs: 0, keepaliveMs: 15000, headersTimeoutMs: 10000, requestTimeoutMs: 30000, keepAliveTimeoutMs: 72000, maxRequestsPerSocket: 0, maxStreams: 2000, logLevel: 'info' });
     const target = config.routes[0]!.targets[0]!;
     expect(target.timeouts).toEqual(TIMEOUT_DEFAULTS);
     expect(target.breaker).toEqual(BREAKER_DEFAULTS);
@@ -142,6 +142,7 @@ describe('parseConfig: every error names its exact path', () => {
 
   it('wrong types, missing sections and bad values name their path', () => {
     expect(problemsOf({ ...base, server: { port: 'eighty' } })).toEqual(['server.port: expected number, got "eighty"']);
+    expect(problemsOf({ ...base, server: { headersTimeoutMs: 20_000, requestTimeoutMs: 10_000 } })).toEqual(['server.headersTimeoutMs: must not exceed server.requestTimeoutMs']);
     expect(problemsOf({ providers: {} })).toEqual(['routes: required (array)']);
     expect(problemsOf(null)).toEqual(['providers: required (record)', 'routes: required (array)']);
     expect(problemsOf({ ...base, providers: { moonshot: { ...moonshot, baseUrl: 'ftp://example.com' } } })).toEqual(['providers.moonshot.baseUrl: must be an http(s) URL']);

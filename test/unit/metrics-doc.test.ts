@@ -16,7 +16,7 @@ describe('docs/metrics.md', () => {
   const documented = [...doc.matchAll(/^\| `(switchyard_[a-z_]+)` \|/gm)].map((m) => m[1]!);
 
   it("documents every metric of the gateway's own, and nothing else (process metrics are documented by their prefixes)", async () => {
-    const page = await new GatewayMetrics({ health: redisStore, inflight: new Inflight() }).scrape();
+    const page = await new GatewayMetrics({ health: redisStore, inflight: new Inflight(1) }).scrape();
     const own = [...page.matchAll(/^# TYPE (switchyard_\w+) /gm)].map((m) => m[1]!).filter((name) => !/^switchyard_(process|nodejs)_/.test(name));
     expect(documented.sort()).toEqual(own.sort());
   });
