@@ -2,6 +2,8 @@ import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
+import { AdminKey } from './auth/admin.js';
+import { ConsumerRegistry } from './auth/consumers.js';
 import type { GatewayConfig } from './config/resolve.js';
 import { GatewayError } from './errors/gateway-error.js';
 import { MemoryHealthStore } from './health/memory-store.js';
@@ -9,6 +11,7 @@ import { RedisHealthStore } from './health/redis-store.js';
 import type { HealthStore } from './health/types.js';
 import { completionHandler } from './http/completions.js';
 import { countTokensHandler } from './http/count-tokens.js';
+import { installAuthGuard, warnOpenAccess } from './http/auth-guard.js';
 import { installErrorHandlers } from './http/errors.js';
 import { Inflight } from './http/inflight.js';
 import { registerModels } from './http/models.js';
@@ -51,6 +54,8 @@ export function createGateway(config: GatewayConfig, logger: Logger): Gateway {
   for (const route of config.routes) for (const target of route.targets) if (target.model) targets.resolve(target, target.model);
   const table = new ModelTable(config.routes);
   const inflight = new Inflight();
+  const consumers = new ConsumerRegistry(config.auth.consumers);
+  const admin = new AdminKey(config.auth.adminKey);
   let draining = false;
 
   const app: FastifyInstance = Fastify({
@@ -83,6 +88,8 @@ export function createGateway(config: GatewayConfig, logger: Logger): Gateway {
   });
 
   installErrorHandlers(app);
+  // Before any route: the guard attaches itself to each route as it is added.
+  installAuthGuard(app, consumers, admin);
   const deps = { table, health, targets, budgets: new Budgets(limiter), inflight, secrets: config.secrets, keepaliveMs: config.server.keepaliveMs };
   app.post('/v1/chat/completions', completionHandler('openai', deps));
   app.post('/v1/messages', completionHandler('anthropic', deps));
@@ -90,6 +97,7 @@ export function createGateway(config: GatewayConfig, logger: Logger): Gateway {
   registerModels(app, table, new Date(identity.startedAt));
   registerOps(app, { identity, health, providers: config.providers, isDraining: () => draining });
 
+  warnOpenAccess(consumers, admin, logger);
   for (const spec of config.providers.values()) {
     if (spec.inactiveReason) logger.warn({ provider: spec.name }, `provider ${spec.name} is inactive: ${spec.inactiveReason}`);
     else logger.info({ provider: spec.name, type: spec.type }, `provider ${spec.name} is active`);

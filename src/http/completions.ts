@@ -6,8 +6,11 @@ import type { HealthStore } from '../health/types.js';
 import { forAnthropicClient } from '../providers/context-length.js';
 import { ChainFailure, runChain, type AttemptRecord, type ChainDeps } from '../routing/chain.js';
 import type { ModelTable } from '../routing/model-table.js';
+import { reservedTokens } from '../routing/budgets.js';
 import { relayStream, releaseUpstream } from '../routing/relay.js';
 import { ClientClosedError, type RequestContext } from '../routing/request-context.js';
+import type { ClientRequest } from '../translate/types.js';
+import { checkModelAccess, consumerRateLimited } from './auth-guard.js';
 import type { Inflight } from './inflight.js';
 import { checkCompletionBody } from './request-body.js';
 import { backpressuredWriter } from './sse-writer.js';
@@ -37,10 +40,17 @@ export function completionHandler(dialect: Dialect, deps: CompletionDeps) {
   return async (request: FastifyRequest, reply: FastifyReply): Promise<void> => {
     const started = performance.now();
     const { body, model, stream } = checkCompletionBody(request.body);
+    checkModelAccess(request, model);
     const route = deps.table.resolve(model);
     if (!route) {
       throw new GatewayError('GW_ERR_ROUTE_MODEL_NOT_FOUND', `model "${model}" is not routed by this gateway; GET /v1/models lists the routable names`);
     }
+    const clientRequest: ClientRequest = { rawBody: request.rawBody ?? JSON.stringify(body), body, model };
+    // Once per request, not per attempt; a spent consumer budget is the caller's limit, no target's failure.
+    const pendingAllowance = deps.budgets.acquireConsumer(request.consumer, () => reservedTokens(clientRequest), route.totalMs);
+    const allowance = pendingAllowance instanceof Promise ? await pendingAllowance : pendingAllowance;
+    if (!allowance.granted) throw consumerRateLimited(allowance);
+    let usedTokens: number | undefined = 0;
 
     const controller = new AbortController();
     const done = deps.inflight.add(controller);
@@ -53,14 +63,14 @@ export function completionHandler(dialect: Dialect, deps: CompletionDeps) {
     const ctx: RequestContext = {
       id: request.id,
       clientDialect: dialect,
-      request: { rawBody: request.rawBody ?? JSON.stringify(body), body, model },
+      request: clientRequest,
       stream,
       forwarded: { anthropicVersion: header(request, 'anthropic-version'), anthropicBeta: header(request, 'anthropic-beta') },
       signal: controller.signal,
       log: request.log,
       secrets: deps.secrets,
     };
-    const summary: Record<string, unknown> = { model, route: route.match, clientDialect: dialect, stream };
+    const summary: Record<string, unknown> = { model, route: route.match, clientDialect: dialect, stream, consumer: request.consumer?.name };
     try {
       const result = await runChain(ctx, route, deps).catch((error: unknown) => {
         if (error instanceof ChainFailure) return error;
@@ -91,6 +101,7 @@ export function completionHandler(dialect: Dialect, deps: CompletionDeps) {
       Object.assign(summary, { attempts, target: target.id, ttfbMs: round(committed.ttfbMs) });
       if (committed.kind === 'json') {
         result.budget.release(committed.tokens);
+        usedTokens = committed.tokens;
         summary.status = 200;
         void reply.code(200).headers({ ...answered, 'content-type': 'application/json' }).send(committed.body);
         return;
@@ -109,6 +120,7 @@ export function completionHandler(dialect: Dialect, deps: CompletionDeps) {
       const outcome = await relayStream(committed, { idleMs: target.spec.timeouts.idleMs, keepaliveMs: deps.keepaliveMs, keepalive: KEEPALIVE[dialect] }, write);
       releaseUpstream(committed, outcome);
       result.budget.release(outcome.tokens);
+      usedTokens = outcome.tokens;
       deps.health.recordStreamEnd(ticket, outcome.end);
       Object.assign(summary, { streamEnd: outcome.end.kind, events: outcome.events, droppedEvents: outcome.dropped, tokens: outcome.tokens });
       if (outcome.error) {
@@ -121,6 +133,7 @@ export function completionHandler(dialect: Dialect, deps: CompletionDeps) {
       clearTimeout(deadline);
       reply.raw.off('close', onClose);
       done();
+      allowance.grant.release(usedTokens);
       summary.durationMs = round(performance.now() - started);
       request.log.info(summary, 'request completed');
     }

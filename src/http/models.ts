@@ -1,11 +1,12 @@
 import type { FastifyInstance } from 'fastify';
+import { modelsVisibleTo } from '../auth/consumers.js';
 import type { ModelTable } from '../routing/model-table.js';
 import { callerDialect } from './dialect.js';
 
-/** GET /v1/models: the routable names, as an OpenAI list or, for Anthropic callers, an Anthropic one. */
+/** GET /v1/models: the routable names (those the caller's key may use), as an OpenAI list or, for Anthropic callers, an Anthropic one. */
 export function registerModels(app: FastifyInstance, table: ModelTable, startedAt: Date): void {
   app.get('/v1/models', async (request) => {
-    const names = table.names();
+    const names = request.consumer ? modelsVisibleTo(request.consumer, table) : table.names();
     if (callerDialect(request) === 'anthropic') {
       return {
         data: names.map((id) => ({ type: 'model', id, display_name: id, created_at: startedAt.toISOString() })),
