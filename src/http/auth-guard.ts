@@ -32,6 +32,8 @@ const ADMIN_CHALLENGE = 'Basic realm="switchyard admin", charset="UTF-8"';
  * in onRequest, before the body is read: an unauthenticated client cannot make the gateway buffer one.
  */
 export function installAuthGuard(app: FastifyInstance, consumers: ConsumerRegistry, admin: AdminKey): void {
+  // Declared up front so every request object keeps one shape (V8), whether a consumer is set or not.
+  app.decorateRequest('consumer', undefined);
   const adminHook = requireAdmin(admin);
   const consumerHook = requireConsumer(consumers);
   app.addHook('onRoute', (route) => {

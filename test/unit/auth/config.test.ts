@@ -1,4 +1,6 @@
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
+import { parse as parseYaml } from 'yaml';
 import { parseConfig } from '../../../src/config/load.js';
 import { problemsOf } from '../../helpers/config.js';
 
@@ -67,5 +69,26 @@ describe('auth configuration', () => {
       ]),
     );
     expect(problemsOf(withAuth({ keys: [{ name: 'a' }] }))).toEqual([expect.stringMatching(/^auth\.keys\[0\]\.key: .*expected string, received undefined/)]);
+  });
+});
+
+describe('the auth examples in the docs', () => {
+  const yamlBlocks = (text: string) => [...text.matchAll(/```yaml\n([\s\S]*?)```/g)].map((m) => m[1]!);
+  const env = { SWITCHYARD_ADMIN_KEY: 'admin-key-0123456789abcdef', TEAM_A_KEY: A, BATCH_KEY: B };
+
+  it('docs/configuration.md: the auth example is a valid configuration', () => {
+    const doc = readFileSync(new URL('../../../docs/configuration.md', import.meta.url), 'utf8');
+    const example = yamlBlocks(doc).find((block) => /^auth:/m.test(block));
+    const config = parseConfig({ ...base, ...parseYaml(example!) }, env);
+    expect(config.auth.consumers.map((c) => c.name)).toEqual(['claude-code-team', 'batch']);
+  });
+
+  it('config/switchyard.yaml: the commented-out auth section is a valid configuration once uncommented', () => {
+    const shipped = readFileSync(new URL('../../../config/switchyard.yaml', import.meta.url), 'utf8');
+    const uncommented = shipped.replace(/^# (auth:|  .*)$/gm, '$1');
+    expect(uncommented).not.toBe(shipped);
+    const config = parseConfig(parseYaml(uncommented), env);
+    expect(config.auth.adminKey).toBe(env.SWITCHYARD_ADMIN_KEY);
+    expect(config.auth.consumers).toEqual([{ name: 'claude-code-team', key: A, models: ['claude-*', 'qwen3-coder-plus'], limits: { rpm: 600, tpm: 2_000_000, concurrency: 20 } }]);
   });
 });
