@@ -247,7 +247,7 @@ export const redisSchema = z.strictObject({
 export type RedisSettings = z.infer<typeof redisSchema>;
 
 const CONSUMER_NAME = /^[A-Za-z0-9._-]+$/;
-/** Who may call the gateway (src/auth): key lengths, duplicates and clashes are checked in src/auth/config.ts, with paths. */
+/** Who may call the gateway (src/auth). Key lengths, duplicates and clashes are checked by resolveAuth (resolve.ts), with paths. */
 export const authSchema = z.strictObject({
   /** Guards /status, everything under /status/ and /metrics; unset or empty leaves them open. */
   adminKey: text.optional(),

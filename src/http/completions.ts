@@ -50,6 +50,7 @@ export function completionHandler(dialect: Dialect, deps: CompletionDeps) {
     const pendingAllowance = deps.budgets.acquireConsumer(request.consumer, () => reservedTokens(clientRequest), route.totalMs);
     const allowance = pendingAllowance instanceof Promise ? await pendingAllowance : pendingAllowance;
     if (!allowance.granted) throw consumerRateLimited(allowance);
+    // A request that ends without an answer costs its consumer no tokens; undefined (no usage reported) keeps the estimate.
     let usedTokens: number | undefined = 0;
 
     const controller = new AbortController();
