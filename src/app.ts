@@ -11,6 +11,7 @@ import type { HealthStore } from './health/types.js';
 import { completionHandler } from './http/completions.js';
 import { clientConnectionOptions, rejectEncodedBody } from './http/client-limits.js';
 import { countTokensHandler } from './http/count-tokens.js';
+import { installAuthGuard, warnOpenAccess } from './http/auth-guard.js';
 import { installErrorHandlers } from './http/errors.js';
 import { Inflight } from './http/inflight.js';
 import { registerModels } from './http/models.js';
@@ -91,13 +92,15 @@ export function createGateway(config: GatewayConfig, logger: Logger, scrubber = 
   });
 
   installErrorHandlers(app);
+  // Before any route: the guard attaches itself to each route as it is added.
+  installAuthGuard(app, current);
   const deps = { current, health, inflight, metrics };
   app.post('/v1/chat/completions', completionHandler('openai', deps));
   app.post('/v1/messages', completionHandler('anthropic', deps));
   app.post('/v1/messages/count_tokens', countTokensHandler(deps));
   registerModels(app, current, new Date(identity.startedAt));
   registerOps(app, { identity, health, metrics, current, isDraining: () => draining });
-  logProviders(logger, config);
+  logRuntime(logger, runtime);
 
   return {
     app,
@@ -116,7 +119,7 @@ export function createGateway(config: GatewayConfig, logger: Logger, scrubber = 
       scrubber.add(next.secrets);
       runtime = buildRuntime(next, lasting, runtime);
       logger.level = server.logLevel;
-      logProviders(logger, next);
+      logRuntime(logger, runtime);
       return { needsRestart };
     },
     async shutdown() {
@@ -143,8 +146,10 @@ export function createGateway(config: GatewayConfig, logger: Logger, scrubber = 
   };
 }
 
-function logProviders(logger: Logger, config: GatewayConfig): void {
-  for (const spec of config.providers.values()) {
+/** What an operator must know of a configuration taking effect: inactive providers, open access. */
+function logRuntime(logger: Logger, runtime: Runtime): void {
+  warnOpenAccess(runtime, logger);
+  for (const spec of runtime.config.providers.values()) {
     if (spec.inactiveReason) logger.warn({ provider: spec.name }, `provider ${spec.name} is inactive: ${spec.inactiveReason}`);
     else logger.info({ provider: spec.name, type: spec.type, ...(spec.apiKeys.length > 1 ? { keys: spec.apiKeys.length } : {}) }, `provider ${spec.name} is active`);
   }

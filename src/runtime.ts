@@ -1,4 +1,6 @@
 import { isDeepStrictEqual } from 'node:util';
+import { AdminKey } from './auth/admin.js';
+import { ConsumerRegistry } from './auth/consumers.js';
 import type { GatewayConfig, TargetSpec } from './config/resolve.js';
 import type { HealthStore, TargetKey } from './health/types.js';
 import { MockTransport } from './providers/mock-transport.js';
@@ -21,6 +23,8 @@ export interface Runtime {
   table: ModelTable;
   /** What a request's chain runs with: this runtime's targets and the process's health store and budgets. */
   chain: ChainDeps;
+  consumers: ConsumerRegistry;
+  admin: AdminKey;
 }
 
 /** The parts of the gateway that outlive configurations. */
@@ -61,7 +65,15 @@ export function buildRuntime(config: GatewayConfig, { http, health, budgets }: L
     if (spec && unchanged(key) && !targets.knows(key.id)) targets.resolve(spec, key.model);
   }
   forget(health, before.filter((key) => unchanged(key) && !targets.knows(key.id)));
-  return { config, providers, targets, table: new ModelTable(config.routes), chain: { health, targets, budgets } };
+  return {
+    config,
+    providers,
+    targets,
+    table: new ModelTable(config.routes),
+    chain: { health, targets, budgets },
+    consumers: new ConsumerRegistry(config.auth.consumers),
+    admin: new AdminKey(config.auth.adminKey),
+  };
 }
 
 function forget(health: HealthStore, keys: TargetKey[]): void {

@@ -9,6 +9,7 @@ import {
   RETRY_DEFAULTS,
   ROUTING_DEFAULTS,
   TIMEOUT_DEFAULTS,
+  type AuthConfig,
   type BreakerSettings,
   type ConfigFile,
   type CooldownSettings,
@@ -70,6 +71,22 @@ export interface RouteSpec {
   totalMs: number;
 }
 
+/** One entry of auth.keys. */
+export interface ConsumerSpec {
+  name: string;
+  key: string;
+  /** Globs over the requested model name; undefined: every routed model. */
+  models: string[] | undefined;
+  limits: Limits | undefined;
+}
+
+export interface AuthSpec {
+  /** Undefined: the admin endpoints are open. */
+  adminKey: string | undefined;
+  /** Empty: the gateway is open to anyone. */
+  consumers: ConsumerSpec[];
+}
+
 export interface GatewayConfig {
   server: ConfigFile['server'];
   providers: Map<string, ProviderSpec>;
@@ -80,6 +97,7 @@ export interface GatewayConfig {
   secretFiles: string[];
   /** Where fleet state lives: undefined keeps it in this process. */
   redis: RedisSettings | undefined;
+  auth: AuthSpec;
 }
 
 const GLOB_CHARS = /[*?[\]{}!()+@]/;
@@ -141,7 +159,41 @@ export function resolveConfig(file: ConfigFile, env: NodeJS.ProcessEnv): { confi
   const secrets = [...providers.values()].flatMap((p) => [...p.apiKeys, ...Object.values(p.headers)]).filter((s) => s.length >= 8);
   const redis = resolveRedis(file.redis, env, problems);
   if (redis?.url) secrets.push(...passwordsIn(redis.url));
-  return { config: { server, providers, routes, secrets, redis }, problems };
+  const auth = resolveAuth(file.auth, problems);
+  secrets.push(...auth.consumers.map((c) => c.key), ...(auth.adminKey ? [auth.adminKey] : []));
+  return { config: { server, providers, routes, secrets, redis, auth }, problems };
+}
+
+const MIN_KEY_LENGTH = 16;
+
+/** Consumer and admin keys: long enough, none empty, no name or key twice, the admin key no consumer's. Problems never quote a key. */
+function resolveAuth(auth: AuthConfig, problems: string[]): AuthSpec {
+  const keyProblem = (key: string) =>
+    key.trim() === '' ? 'is empty (is its variable set?)' : key.length < MIN_KEY_LENGTH ? `must be at least ${MIN_KEY_LENGTH} characters long` : undefined;
+  const consumers: ConsumerSpec[] = [];
+  const names = new Map<string, number>();
+  const keys = new Map<string, number>();
+  auth.keys.forEach((entry, i) => {
+    const at = (field: string) => formatPath(['auth', 'keys', i, field]);
+    const problem = keyProblem(entry.key);
+    if (problem) problems.push(`${at('key')}: ${problem}`);
+    const sameName = names.get(entry.name);
+    if (sameName !== undefined) problems.push(`${at('name')}: "${entry.name}" is already the name of ${formatPath(['auth', 'keys', sameName])}`);
+    const sameKey = keys.get(entry.key);
+    if (sameKey !== undefined && !problem) problems.push(`${at('key')}: the same key as ${formatPath(['auth', 'keys', sameKey, 'key'])}; each consumer needs its own`);
+    if (sameName === undefined) names.set(entry.name, i);
+    if (sameKey === undefined) keys.set(entry.key, i);
+    consumers.push({ name: entry.name, key: entry.key, models: entry.models, limits: budget(entry.limits) });
+  });
+  // An unset `${SWITCHYARD_ADMIN_KEY:-}` leaves the admin endpoints open (and says so at start-up).
+  const adminKey = auth.adminKey === undefined || auth.adminKey.trim() === '' ? undefined : auth.adminKey;
+  if (adminKey !== undefined) {
+    const problem = keyProblem(adminKey);
+    if (problem) problems.push(`auth.adminKey: ${problem}`);
+    const consumer = keys.get(adminKey);
+    if (consumer !== undefined) problems.push(`auth.adminKey: the same key as ${formatPath(['auth', 'keys', consumer, 'key'])}; the admin key must not be a consumer key`);
+  }
+  return { adminKey, consumers };
 }
 
 /** `redis.url`, `redis.sentinels` or `redis.cluster` — or REDIS_URL when the file names none. */

@@ -253,6 +253,27 @@ export const redisSchema = z.strictObject({
 });
 export type RedisSettings = z.infer<typeof redisSchema>;
 
+const CONSUMER_NAME = /^[A-Za-z0-9._-]+$/;
+/** Who may call the gateway (src/auth). Key lengths, duplicates and clashes are checked by resolveAuth (resolve.ts), with paths. */
+export const authSchema = z.strictObject({
+  /** Guards /status, everything under /status/ and /metrics; unset or empty leaves them open. */
+  adminKey: text.optional(),
+  /** Consumer keys; none at all leaves the gateway open to anyone who can reach it. */
+  keys: z
+    .array(
+      z.strictObject({
+        /** Logged as `consumer`; the key of its budget. */
+        name: z.string().regex(CONSUMER_NAME, 'consumer names use letters, digits, ".", "_" and "-"'),
+        key: text,
+        /** Globs over the requested model name; omitted: every routed model. */
+        models: z.array(z.string().min(1)).min(1).optional(),
+        /** The consumer's own budget, fleet-wide with redis. */
+        limits: limitsSchema.optional(),
+      }),
+    )
+    .default([]),
+});
+
 export const configSchema = z.strictObject({
   server: z
     .strictObject({
@@ -294,6 +315,7 @@ export const configSchema = z.strictObject({
       contextOverflowFailover: z.boolean().optional(),
     })
     .default({}),
+  auth: authSchema.default({ keys: [] }),
 });
 
 export type ConfigFile = z.infer<typeof configSchema>;
@@ -305,3 +327,4 @@ export type Timeouts = z.infer<typeof timeoutsSchema>;
 export type BreakerSettings = z.infer<typeof breakerSchema>;
 export type RetrySettings = z.infer<typeof retrySchema>;
 export type CooldownSettings = z.infer<typeof cooldownsSchema>;
+export type AuthConfig = z.infer<typeof authSchema>;

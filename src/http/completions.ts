@@ -12,6 +12,9 @@ import { relayStream, releaseUpstream } from '../routing/relay.js';
 import { ClientClosedError, type RequestContext } from '../routing/request-context.js';
 import type { Runtime } from '../runtime.js';
 import { forwardedHeaders } from './forwarded-headers.js';
+import { reservedTokens } from '../routing/budgets.js';
+import type { ClientRequest } from '../translate/types.js';
+import { checkModelAccess, consumerRateLimited } from './auth-guard.js';
 import type { Inflight } from './inflight.js';
 import { checkCompletionBody } from './request-body.js';
 import { backpressuredWriter } from './sse-writer.js';
@@ -40,6 +43,8 @@ export interface RequestSummary {
   route: string;
   clientDialect: Dialect;
   stream: boolean;
+  /** The consumer whose key the request carried (auth.keys), never the key. */
+  consumer?: string | undefined;
   status?: number;
   errCode?: ErrorCode | 'client_closed';
   attempts?: AttemptRecord[];
@@ -59,14 +64,28 @@ export function completionHandler(dialect: Dialect, deps: CompletionDeps) {
   return async (request: FastifyRequest, reply: FastifyReply): Promise<void> => {
     const started = performance.now();
     const { body, model, stream } = checkCompletionBody(request.body);
+    checkModelAccess(request, model);
     const runtime = deps.current();
     const route = runtime.table.resolve(model);
     if (!route) {
       throw new GatewayError('GW_ERR_ROUTE_MODEL_NOT_FOUND', `model "${model}" is not routed by this gateway; GET /v1/models lists the routable names`);
     }
+    const clientRequest: ClientRequest = { rawBody: request.rawBody ?? JSON.stringify(body), body, model };
+    // Once per request, not per attempt; a spent consumer budget is the caller's limit, no target's failure.
+    const pendingAllowance = runtime.chain.budgets.acquireConsumer(request.consumer, () => reservedTokens(clientRequest), route.totalMs);
+    const allowance = pendingAllowance instanceof Promise ? await pendingAllowance : pendingAllowance;
+    if (!allowance.granted) throw consumerRateLimited(allowance);
+    // A request that ends without an answer costs its consumer no tokens; undefined (no usage reported) keeps the estimate.
+    let usedTokens: number | undefined = 0;
 
     const controller = new AbortController();
-    const done = deps.inflight.add(controller, stream);
+    let done: () => void;
+    try {
+      done = deps.inflight.add(controller, stream);
+    } catch (overloaded) {
+      allowance.grant.release(0);
+      throw overloaded;
+    }
     const onClose = () => {
       if (!reply.raw.writableFinished) controller.abort(new ClientClosedError());
     };
@@ -76,14 +95,14 @@ export function completionHandler(dialect: Dialect, deps: CompletionDeps) {
     const ctx: RequestContext = {
       id: request.id,
       clientDialect: dialect,
-      request: { rawBody: request.rawBody ?? JSON.stringify(body), body, model },
+      request: clientRequest,
       stream,
       forwarded: forwardedHeaders(request),
       signal: controller.signal,
       log: request.log,
       secrets: runtime.config.secrets,
     };
-    const summary: RequestSummary = { model, route: route.match, clientDialect: dialect, stream };
+    const summary: RequestSummary = { model, route: route.match, clientDialect: dialect, stream, consumer: request.consumer?.name };
     try {
       const result = await runChain(ctx, route, runtime.chain).catch((error: unknown) => {
         if (error instanceof ChainFailure) return error;
@@ -114,6 +133,7 @@ export function completionHandler(dialect: Dialect, deps: CompletionDeps) {
       Object.assign(summary, { attempts, target: target.id, ttfbMs: round(committed.ttfbMs) });
       if (committed.kind === 'json') {
         result.budget.release(totalTokens(committed.tokens));
+        usedTokens = totalTokens(committed.tokens);
         Object.assign(summary, { status: 200, tokens: committed.tokens });
         void reply.code(200).headers({ ...answered, 'content-type': 'application/json' }).send(committed.body);
         return;
@@ -132,6 +152,7 @@ export function completionHandler(dialect: Dialect, deps: CompletionDeps) {
       const outcome = await relayStream(committed, { idleMs: target.spec.timeouts.idleMs, keepaliveMs: runtime.config.server.keepaliveMs, keepalive: KEEPALIVE[dialect] }, write);
       releaseUpstream(committed, outcome);
       result.budget.release(totalTokens(outcome.tokens));
+      usedTokens = totalTokens(outcome.tokens);
       deps.health.recordStreamEnd(ticket, outcome.end);
       Object.assign(summary, { streamEnd: outcome.end.kind, events: outcome.events, droppedEvents: outcome.dropped, tokens: outcome.tokens });
       if (outcome.error) {
@@ -144,6 +165,7 @@ export function completionHandler(dialect: Dialect, deps: CompletionDeps) {
       clearTimeout(deadline);
       reply.raw.off('close', onClose);
       done();
+      allowance.grant.release(usedTokens);
       summary.durationMs = round(performance.now() - started);
       request.log.info(summary, 'request completed');
       deps.metrics.requestCompleted(summary);

@@ -5,6 +5,7 @@ import { estimateInputTokens } from '../providers/token-estimate.js';
 import type { ResolvedTarget } from '../routing/targets.js';
 import type { Runtime } from '../runtime.js';
 import { forwardedHeaders } from './forwarded-headers.js';
+import { checkModelAccess } from './auth-guard.js';
 import { checkCompletionBody } from './request-body.js';
 
 export interface CountTokensDeps {
@@ -25,12 +26,13 @@ export function countTokensHandler(deps: CountTokensDeps) {
   return async (request: FastifyRequest, reply: FastifyReply): Promise<void> => {
     const started = performance.now();
     const { body, model } = checkCompletionBody(request.body);
+    checkModelAccess(request, model);
     const runtime = deps.current();
     const route = runtime.table.resolve(model);
     if (!route) {
       throw new GatewayError('GW_ERR_ROUTE_MODEL_NOT_FOUND', `model "${model}" is not routed by this gateway; GET /v1/models lists the routable names`);
     }
-    const summary: Record<string, unknown> = { model, route: route.match, clientDialect: 'anthropic', endpoint: 'count_tokens' };
+    const summary: Record<string, unknown> = { model, route: route.match, clientDialect: 'anthropic', endpoint: 'count_tokens', consumer: request.consumer?.name };
     try {
       const target = counter(route.targets.map((spec) => runtime.targets.resolve(spec, model)), deps.health);
       if (target) {

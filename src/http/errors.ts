@@ -44,7 +44,7 @@ export function installErrorHandlers(app: FastifyInstance): void {
   app.setErrorHandler((error: FastifyError | GatewayError, request, reply) => {
     const gatewayError = error instanceof GatewayError ? error : fromFastify(error);
     if (gatewayError.code === 'GW_ERR_INTERNAL') request.log.error({ err: error }, 'unhandled error');
-    else request.log.info({ errCode: gatewayError.code, status: gatewayError.status }, 'request rejected');
+    else request.log.info({ errCode: gatewayError.code, status: gatewayError.status, consumer: request.consumer?.name }, 'request rejected');
     send(request, reply, gatewayError);
   });
 

@@ -2,7 +2,7 @@
  * Rate budgets: requests per minute, tokens per minute and concurrent requests, per key.
  *
  * A key is any string the caller chooses — a target (`target:openai/gpt-4o`), a provider
- * (`provider:openai`), later a consumer (`consumer:<id>`). The limits travel with each call, so one
+ * (`provider:openai`), a consumer (`consumer:<name>`). The limits travel with each call, so one
  * limiter serves every kind of key and a config reload takes effect on the next call.
  *
  * ## Semantics (identical for the in-process and the Redis implementation)

@@ -1,3 +1,4 @@
+import type { Consumer } from '../auth/consumers.js';
 import { estimateInputTokens } from '../providers/token-estimate.js';
 import type { DenialReason, Limits, RateLimiter } from '../limits/types.js';
 import type { ClientRequest } from '../translate/types.js';
@@ -16,9 +17,10 @@ const MAX_OUTPUT_RESERVED = 4_096;
 const DEFAULT_OUTPUT_RESERVED = 1_024;
 
 /**
- * A target's rate budgets: its provider's (one budget for all its targets) and its own. Both must
- * grant; a denial gives back the other's tokens and concurrency slot (its request slot stays spent).
- * With Redis each level is one round trip, so configure one level where one suffices.
+ * Rate budgets on the shared limiter. A target's: its provider's (one budget for all its targets) and
+ * its own. Both must grant; a denial gives back the other's tokens and concurrency slot (its request
+ * slot stays spent). With Redis each level is one round trip, so configure one level where one
+ * suffices. And a consumer's, per request.
  */
 export class Budgets {
   constructor(private readonly limiter: RateLimiter) {}
@@ -32,14 +34,23 @@ export class Budgets {
     const levels: [string, Limits][] = [];
     if (target.provider.spec.limits) levels.push([`provider:${target.provider.name}`, target.provider.spec.limits]);
     if (target.spec.limits) levels.push([`target:${target.id}`, target.spec.limits]);
-    return this.acquireLevels(target, levels, tokens());
+    return this.acquireLevels(levels, tokens(), target.spec.timeouts.totalMs);
   }
 
-  private async acquireLevels(target: ResolvedTarget, levels: [string, Limits][], estimate: number): Promise<BudgetDecision> {
+  /**
+   * A consumer's own budget (auth.keys[].limits): taken once per request, before the chain runs,
+   * and released when the answer ends. Synchronous when the consumer has none.
+   */
+  acquireConsumer(consumer: Consumer | undefined, tokens: () => number, leaseMs: number): BudgetDecision | Promise<BudgetDecision> {
+    if (!consumer?.limits) return UNLIMITED;
+    return this.acquireLevels([[consumer.budgetKey, consumer.limits]], consumer.limits.tpm === undefined ? 0 : tokens(), leaseMs);
+  }
+
+  /** `leaseMs`: the concurrency lease lasts as long as the request may, so a killed replica's slot frees itself then. */
+  private async acquireLevels(levels: [string, Limits][], estimate: number, leaseMs: number): Promise<BudgetDecision> {
     const grants: BudgetGrant[] = [];
     for (const [key, limits] of levels) {
-      // The concurrency lease lasts as long as the request may: a killed replica's slot frees itself then.
-      const result = await this.limiter.acquire(key, limits, estimate, { leaseMs: target.spec.timeouts.totalMs });
+      const result = await this.limiter.acquire(key, limits, estimate, { leaseMs });
       if (!result.granted) {
         for (const grant of grants) grant.release(0);
         return { granted: false, reason: result.reason, retryAfterMs: result.retryAfterMs };
