@@ -126,6 +126,36 @@ describe('hot reload', () => {
     expect(h.logs.some((line) => line.msg === 'configuration reloaded' && line.trigger === 'SIGHUP')).toBe(true);
   });
 
+  it('reloads under load lose no request (G1): five swaps while 400 requests and streams run', async () => {
+    const [one, two] = [await upstream(), await upstream()];
+    const routeTo = (provider: string) => configFor({ one: one.url, two: two.url }, [{ match: 'chat', targets: [{ provider, model: 'm' }] }]);
+    const h = await startFromFile(routeTo('one'));
+    const statuses: number[] = [];
+    const servedBy = new Set<string | null>();
+    let sent = 0;
+    const client = async () => {
+      while (sent < 400) {
+        sent += 1;
+        const response = await ask(h.url, 'chat', sent % 2 === 0);
+        await response.text();
+        statuses.push(response.status);
+        servedBy.add(response.headers.get('x-switchyard-target'));
+      }
+    };
+    const load = Promise.all(Array.from({ length: 8 }, client));
+    for (let i = 0; i < 5; i++) {
+      // Each swap waits for some traffic on the previous configuration.
+      const seen = statuses.length;
+      await vi.waitFor(() => expect(statuses.length).toBeGreaterThan(seen + 20), { timeout: 10_000, interval: 5 });
+      h.write(routeTo(i % 2 === 0 ? 'two' : 'one'));
+      expect((await h.reloader.reload('SIGHUP')).applied).toBe(true);
+    }
+    await load;
+    expect(statuses.filter((status) => status !== 200)).toEqual([]);
+    expect(statuses).toHaveLength(400);
+    expect([...servedBy].sort()).toEqual(['one/m', 'two/m']);
+  });
+
   it('an invalid file is rejected whole: every problem logged with its path, the running configuration stays', async () => {
     const one = await upstream();
     const h = await startFromFile(configFor({ one: one.url }, [{ match: 'chat', targets: [{ provider: 'one', model: 'm1' }] }]));
@@ -205,6 +235,22 @@ describe('hot reload', () => {
     h.write(configFor({ two: three.url, three: three.url }, [{ match: 'a', targets: [{ provider: 'three', model: 'm3' }] }]));
     expect((await h.reloader.reload('SIGHUP')).applied).toBe(true);
     expect(h.gateway.health.snapshot().map((t) => t.target).sort()).toEqual(['three/m3']);
+  });
+
+  it('consumer and admin keys change with a reload: a revoked key is refused on its next request', async () => {
+    const one = await upstream();
+    const withKeys = (consumer: string, admin: string) => configFor({ one: one.url }, [{ match: 'chat', targets: ['one'] }], { auth: { adminKey: admin, keys: [{ name: 'team', key: consumer }] } });
+    const [oldKey, newKey, oldAdmin, newAdmin] = ['old-consumer-key-0123456789', 'new-consumer-key-0123456789', 'old-admin-key-0123456789', 'new-admin-key-0123456789'];
+    const h = await startFromFile(withKeys(oldKey, oldAdmin));
+    const call = (key: string) => fetch(`${h.url}/v1/models`, { headers: { authorization: `Bearer ${key}` } });
+    const status = (key: string) => fetch(`${h.url}/status`, { headers: { 'x-api-key': key } });
+    expect([(await call(oldKey)).status, (await status(oldAdmin)).status]).toEqual([200, 200]);
+
+    h.write(withKeys(newKey, newAdmin));
+    expect((await h.reloader.reload('SIGHUP')).applied).toBe(true);
+
+    expect([(await call(oldKey)).status, (await call(newKey)).status]).toEqual([401, 200]);
+    expect([(await status(oldAdmin)).status, (await status(newAdmin)).status]).toEqual([401, 200]);
   });
 
   it('a change to the file is noticed and applied without a signal', async () => {
