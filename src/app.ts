@@ -11,8 +11,10 @@ import { completionHandler } from './http/completions.js';
 import { countTokensHandler } from './http/count-tokens.js';
 import { installErrorHandlers } from './http/errors.js';
 import { Inflight } from './http/inflight.js';
+import { registerLiveView } from './http/live-view.js';
 import { registerModels } from './http/models.js';
-import { processIdentity, registerOps } from './http/ops.js';
+import { processIdentity, registerOps, statusReport, type OpsDeps } from './http/ops.js';
+import { RecentFailovers } from './observability/recent-failovers.js';
 import { MockTransport } from './providers/mock-transport.js';
 import { Provider } from './providers/provider.js';
 import { MemoryLimiter } from './limits/memory-limiter.js';
@@ -51,6 +53,7 @@ export function createGateway(config: GatewayConfig, logger: Logger): Gateway {
   for (const route of config.routes) for (const target of route.targets) if (target.model) targets.resolve(target, target.model);
   const table = new ModelTable(config.routes);
   const inflight = new Inflight();
+  const failovers = new RecentFailovers();
   let draining = false;
 
   const app: FastifyInstance = Fastify({
@@ -83,12 +86,14 @@ export function createGateway(config: GatewayConfig, logger: Logger): Gateway {
   });
 
   installErrorHandlers(app);
-  const deps = { table, health, targets, budgets: new Budgets(limiter), inflight, secrets: config.secrets, keepaliveMs: config.server.keepaliveMs };
+  const deps = { table, health, targets, budgets: new Budgets(limiter), inflight, failovers, secrets: config.secrets, keepaliveMs: config.server.keepaliveMs };
   app.post('/v1/chat/completions', completionHandler('openai', deps));
   app.post('/v1/messages', completionHandler('anthropic', deps));
   app.post('/v1/messages/count_tokens', countTokensHandler(deps));
   registerModels(app, table, new Date(identity.startedAt));
-  registerOps(app, { identity, health, providers: config.providers, isDraining: () => draining });
+  const ops: OpsDeps = { identity, health, providers: config.providers, routes: config.routes, failovers, isDraining: () => draining };
+  registerOps(app, ops);
+  registerLiveView(app, { status: () => statusReport(ops), health, failovers });
 
   for (const spec of config.providers.values()) {
     if (spec.inactiveReason) logger.warn({ provider: spec.name }, `provider ${spec.name} is inactive: ${spec.inactiveReason}`);

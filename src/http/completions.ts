@@ -3,6 +3,7 @@ import type { Dialect } from '../errors/format.js';
 import { renderError, renderStreamError } from '../errors/format.js';
 import { GatewayError } from '../errors/gateway-error.js';
 import type { HealthStore } from '../health/types.js';
+import type { RecentFailovers } from '../observability/recent-failovers.js';
 import { forAnthropicClient } from '../providers/context-length.js';
 import { ChainFailure, runChain, type AttemptRecord, type ChainDeps } from '../routing/chain.js';
 import type { ModelTable } from '../routing/model-table.js';
@@ -16,6 +17,7 @@ export interface CompletionDeps extends ChainDeps {
   table: ModelTable;
   health: HealthStore;
   inflight: Inflight;
+  failovers: RecentFailovers;
   secrets: readonly string[];
   keepaliveMs: number;
 }
@@ -66,6 +68,8 @@ export function completionHandler(dialect: Dialect, deps: CompletionDeps) {
         if (error instanceof ChainFailure) return error;
         throw error;
       });
+      const failed = result instanceof ChainFailure;
+      if (!(failed && result.error instanceof ClientClosedError)) deps.failovers.note(request.id, route.match, result.attempts, !failed);
       if (result instanceof ChainFailure) {
         summary.attempts = result.attempts;
         if (result.error instanceof ClientClosedError) {

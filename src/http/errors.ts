@@ -9,6 +9,8 @@ const KNOWN_PATHS: Record<string, string[]> = {
   '/v1/messages/count_tokens': ['POST'],
   '/v1/models': ['GET'],
   '/status': ['GET'],
+  '/status/events': ['GET'],
+  '/status/ui': ['GET'],
   '/healthz': ['GET'],
   '/readyz': ['GET'],
 };
