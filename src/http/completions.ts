@@ -68,8 +68,7 @@ export function completionHandler(dialect: Dialect, deps: CompletionDeps) {
         if (error instanceof ChainFailure) return error;
         throw error;
       });
-      const failed = result instanceof ChainFailure;
-      if (!(failed && result.error instanceof ClientClosedError)) deps.failovers.note(request.id, route.match, result.attempts, !failed);
+      deps.failovers.note(request.id, route.match, result.attempts, !(result instanceof ChainFailure));
       if (result instanceof ChainFailure) {
         summary.attempts = result.attempts;
         if (result.error instanceof ClientClosedError) {
