@@ -36,7 +36,7 @@ COPY config ./config
 # The image's unprivileged user (uid 1000).
 USER node
 EXPOSE 8080
-# `docker stop` sends SIGTERM to node, which is PID 1 and handles it itself (src/main.ts): /readyz
+# `docker stop` sends SIGTERM to node, which is PID 1 and handles it itself (src/serve.ts): /readyz
 # turns 503, the listener closes, in-flight streams get server.drainMs (30 s by default) to finish,
 # then the process exits 0. Give the container longer than drainMs before Docker's SIGKILL
 # (`docker stop -t 45`, compose's stop_grace_period). No tini: the gateway starts no child processes,

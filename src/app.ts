@@ -14,9 +14,11 @@ import { countTokensHandler } from './http/count-tokens.js';
 import { installAuthGuard, warnOpenAccess } from './http/auth-guard.js';
 import { installErrorHandlers } from './http/errors.js';
 import { Inflight } from './http/inflight.js';
+import { registerLiveView } from './http/live-view.js';
 import { registerModels } from './http/models.js';
-import { processIdentity, registerOps } from './http/ops.js';
+import { processIdentity, registerOps, statusReport, type OpsDeps } from './http/ops.js';
 import { GatewayMetrics } from './observability/metrics.js';
+import { RecentFailovers } from './observability/recent-failovers.js';
 import { MemoryLimiter } from './limits/memory-limiter.js';
 import { RedisLimiter } from './limits/redis-limiter.js';
 import type { RateLimiter } from './limits/types.js';
@@ -61,6 +63,7 @@ export function createGateway(config: GatewayConfig, logger: Logger, scrubber = 
   const current = () => runtime;
   const inflight = new Inflight(config.server.maxStreams);
   const metrics = new GatewayMetrics({ health, inflight });
+  const failovers = new RecentFailovers();
   let draining = false;
 
   const app: FastifyInstance = Fastify({
@@ -94,12 +97,14 @@ export function createGateway(config: GatewayConfig, logger: Logger, scrubber = 
   installErrorHandlers(app);
   // Before any route: the guard attaches itself to each route as it is added.
   installAuthGuard(app, current);
-  const deps = { current, health, inflight, metrics };
+  const deps = { current, health, inflight, metrics, failovers };
   app.post('/v1/chat/completions', completionHandler('openai', deps));
   app.post('/v1/messages', completionHandler('anthropic', deps));
   app.post('/v1/messages/count_tokens', countTokensHandler(deps));
   registerModels(app, current, new Date(identity.startedAt));
-  registerOps(app, { identity, health, metrics, current, isDraining: () => draining });
+  const ops: OpsDeps = { identity, health, metrics, current, failovers, isDraining: () => draining };
+  registerOps(app, ops);
+  registerLiveView(app, { status: () => statusReport(ops), health, failovers });
   logRuntime(logger, runtime);
 
   return {

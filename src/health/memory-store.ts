@@ -1,13 +1,15 @@
 import type { Logger } from 'pino';
+import { Feed } from '../observability/feed.js';
 import { BreakerSet } from './breaker-set.js';
 import type { Admission, AttemptOutcome, AttemptTicket, HealthStore, StoreStatus, StreamEnd, TargetHealth, TargetKey } from './types.js';
 
 /** Breakers in this process only: the embedded default for a single replica. */
 export class MemoryHealthStore implements HealthStore {
   private readonly breakers: BreakerSet;
+  private readonly changes = new Feed<TargetHealth>();
 
   constructor(log?: Logger) {
-    this.breakers = new BreakerSet(log);
+    this.breakers = new BreakerSet(log, (_breaker, health) => this.changes.publish(health));
   }
 
   register(target: TargetKey): void {
@@ -41,6 +43,10 @@ export class MemoryHealthStore implements HealthStore {
 
   liveReplicas(): number {
     return 1;
+  }
+
+  onChange(listener: (health: TargetHealth) => void): () => void {
+    return this.changes.subscribe(listener);
   }
 
   async close(): Promise<void> {

@@ -2,6 +2,7 @@ import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { RedisSettings } from '../config/schema.js';
 import type { FailureOrigin } from '../errors/gateway-error.js';
+import { Feed } from '../observability/feed.js';
 import { BreakerSet } from './breaker-set.js';
 import { healthChannel, replicaKeys, targetKeys } from './keys.js';
 import { connectRedis, type RedisConnection } from './redis-client.js';
@@ -53,6 +54,7 @@ export class RedisHealthStore implements HealthStore {
   private readonly breakers: BreakerSet;
   private readonly keys = new Map<string, TargetKey>();
   private readonly shared = new Map<string, Shared>();
+  private readonly changes = new Feed<TargetHealth>();
   private readonly channel: string;
   private readonly replicas: { live: string; info: string };
   private replicaList: ReplicaInfo[] = [];
@@ -75,6 +77,7 @@ export class RedisHealthStore implements HealthStore {
     this.replicas = replicaKeys(settings.keyPrefix);
     this.breakers = new BreakerSet(log, (breaker, health) => {
       if (health.state === 'open') this.shareOpen(breaker.key, breaker.lastFailureOrigin, health.lastError?.code ?? 'unknown', '');
+      if (this.changes.listening) this.changes.publish({ ...health, fleet: this.fleetView(breaker.key.id, Date.now()) });
     });
     this.redis = connectRedis(settings);
     this.subscriber = this.redis.duplicate() as Redis;
@@ -138,7 +141,7 @@ export class RedisHealthStore implements HealthStore {
 
   snapshot(): TargetHealth[] {
     const now = Date.now();
-    return [...this.breakers.all()].map((breaker) => ({ ...breaker.health(now), fleet: this.fleetView(breaker.key.id, now) }));
+    return [...this.breakers.all()].map((breaker) => this.healthOf(breaker, now));
   }
 
   status(): StoreStatus {
@@ -147,6 +150,10 @@ export class RedisHealthStore implements HealthStore {
 
   liveReplicas(): number {
     return Math.max(1, this.replicaList.length);
+  }
+
+  onChange(listener: (health: TargetHealth) => void): () => void {
+    return this.changes.subscribe(listener);
   }
 
   async close(): Promise<void> {
@@ -222,9 +229,11 @@ export class RedisHealthStore implements HealthStore {
     if (message.state === 'cooldown') {
       current.cooldownUntil = Math.max(current.cooldownUntil, now + (message.cooldown ?? 0));
       this.shared.set(target, current);
+      this.fleetChanged(target);
       return;
     }
     if ((message.gen ?? 0) < current.gen) return;
+    const moved = message.state !== current.state || (message.gen ?? current.gen) !== current.gen;
     current.gen = message.gen ?? current.gen;
     current.state = message.state;
     current.openUntil = message.state === 'open' ? now + (message.ttl ?? 0) : 0;
@@ -238,6 +247,7 @@ export class RedisHealthStore implements HealthStore {
       current.reason = '';
     }
     this.shared.set(target, current);
+    if (moved) this.fleetChanged(target);
     if (message.state === 'closed') this.breakers.get(target)?.forceClose();
   }
 
@@ -262,16 +272,20 @@ export class RedisHealthStore implements HealthStore {
         // A gen that went backwards means Redis lost its data (restart without persistence): take what it says.
         if (current && fresh < current.gen && fresh !== 0) return;
         const now = Date.now();
+        const cooldownUntil = Number(cooldownTtl) > 0 ? now + Number(cooldownTtl) : 0;
         this.shared.set(id, {
           gen: fresh,
           state: open ? 'open' : 'closed',
           openUntil: open ? now + Math.max(0, Number(openTtl)) : 0,
-          cooldownUntil: Number(cooldownTtl) > 0 ? now + Number(cooldownTtl) : 0,
+          cooldownUntil,
           opens: Number(opens),
           by: String(by),
           origin: String(origin),
           reason: String(reason),
         });
+        // Only what pub/sub missed is news: a state or generation not seen yet, or a cooldown that started.
+        const known = current ?? { gen: 0, state: 'closed', cooldownUntil: 0 };
+        if (known.gen !== fresh || known.state !== (open ? 'open' : 'closed') || (cooldownUntil > now && known.cooldownUntil <= now)) this.fleetChanged(id);
         // A close this replica had not heard of: the fleet saw the target recover. Not at the same gen (a
         // local open the fleet does not share must stand), and not when Redis has no record at all: lost
         // data is no recovery, and onReady publishes the local open again.
@@ -369,6 +383,16 @@ export class RedisHealthStore implements HealthStore {
         this.log.debug({ err: error instanceof Error ? error.message : String(error), command: what }, 'redis command failed');
       },
     );
+  }
+
+  private healthOf(breaker: TargetBreaker, now: number): TargetHealth {
+    return { ...breaker.health(now), fleet: this.fleetView(breaker.key.id, now) };
+  }
+
+  /** The fleet's view of a target moved (a message, a sync reply, or this replica's own share of it). */
+  private fleetChanged(id: string): void {
+    const breaker = this.breakers.get(id);
+    if (breaker && this.changes.listening) this.changes.publish(this.healthOf(breaker, Date.now()));
   }
 
   private fleetView(id: string, now: number): FleetTargetState {

@@ -103,5 +103,11 @@ export interface HealthStore {
   status(): StoreStatus;
   /** Replicas currently alive (1 without shared state): local shares of fleet budgets divide by it. */
   liveReplicas(): number;
+  /**
+   * Calls `listener` with the target's health whenever its breaker moves (open, half-open, closed)
+   * or a cooldown starts, whether this replica or the fleet (Redis) made the change. Returns the
+   * unsubscribe function.
+   */
+  onChange(listener: (health: TargetHealth) => void): () => void;
   close(): Promise<void>;
 }

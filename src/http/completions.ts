@@ -6,6 +6,7 @@ import { renderError, renderStreamError } from '../errors/format.js';
 import { GatewayError } from '../errors/gateway-error.js';
 import type { HealthStore, StreamEnd } from '../health/types.js';
 import type { GatewayMetrics } from '../observability/metrics.js';
+import type { RecentFailovers } from '../observability/recent-failovers.js';
 import { forAnthropicClient } from '../providers/context-length.js';
 import { ChainFailure, runChain, type AttemptRecord } from '../routing/chain.js';
 import { relayStream, releaseUpstream } from '../routing/relay.js';
@@ -25,6 +26,7 @@ export interface CompletionDeps {
   health: HealthStore;
   inflight: Inflight;
   metrics: GatewayMetrics;
+  failovers: RecentFailovers;
 }
 
 declare module 'fastify' {
@@ -108,6 +110,7 @@ export function completionHandler(dialect: Dialect, deps: CompletionDeps) {
         if (error instanceof ChainFailure) return error;
         throw error;
       });
+      deps.failovers.note(request.id, route.match, result.attempts, !(result instanceof ChainFailure));
       if (result instanceof ChainFailure) {
         summary.attempts = result.attempts;
         if (result.error instanceof ClientClosedError) {

@@ -10,6 +10,8 @@ const KNOWN_PATHS: Record<string, string[]> = {
   '/v1/models': ['GET'],
   '/status': ['GET'],
   '/metrics': ['GET'],
+  '/status/events': ['GET'],
+  '/status/ui': ['GET'],
   '/healthz': ['GET'],
   '/readyz': ['GET'],
 };

@@ -5,6 +5,7 @@ import type { Runtime } from '../runtime.js';
 import type { HealthStore } from '../health/types.js';
 import type { GatewayMetrics } from '../observability/metrics.js';
 import type { KeyRing } from '../providers/key-ring.js';
+import type { RecentFailovers } from '../observability/recent-failovers.js';
 
 export interface Identity {
   id: string;
@@ -23,7 +24,25 @@ export interface OpsDeps {
   health: HealthStore;
   current: () => Runtime;
   metrics: GatewayMetrics;
+  failovers: RecentFailovers;
   isDraining: () => boolean;
+}
+
+/** The body of GET /status, also the live view's snapshot event. */
+export function statusReport(deps: OpsDeps) {
+  const { providers, config } = deps.current();
+  return {
+    instance: { ...deps.identity, uptimeSeconds: Math.round(process.uptime()), draining: deps.isDraining() },
+    providers: [...providers.values()].map(({ spec: p, keys }) => ({ name: p.name, type: p.type, active: p.inactiveReason === undefined, ...(p.inactiveReason ? { inactiveReason: p.inactiveReason } : {}), ...keyCounts(keys) })),
+    store: deps.health.status(),
+    targets: deps.health.snapshot(),
+    // Each route's chain in order; a pass-through target (model "*") has one breaker per requested model.
+    routes: config.routes.map((route) => ({
+      match: route.match,
+      targets: route.targets.map((t) => ({ id: `${t.provider.name}/${t.model ?? '*'}`, provider: t.provider.name, model: t.model ?? '*' })),
+    })),
+    recentFailovers: deps.failovers.list(),
+  };
 }
 
 /** /healthz (alive), /readyz (ready to serve: false while draining), /status (every breaker, for operators) and /metrics (Prometheus). */
@@ -37,12 +56,7 @@ export function registerOps(app: FastifyInstance, deps: OpsDeps): void {
     return store.kind === 'redis' ? { status: 'ready', redis: store.connected ? 'connected' : 'degraded' } : { status: 'ready' };
   });
 
-  app.get('/status', async () => ({
-    instance: { ...deps.identity, uptimeSeconds: Math.round(process.uptime()), draining: deps.isDraining() },
-    providers: [...deps.current().providers.values()].map(({ spec: p, keys }) => ({ name: p.name, type: p.type, active: p.inactiveReason === undefined, ...(p.inactiveReason ? { inactiveReason: p.inactiveReason } : {}), ...keyCounts(keys) })),
-    store: deps.health.status(),
-    targets: deps.health.snapshot(),
-  }));
+  app.get('/status', async () => statusReport(deps));
 
   app.get('/metrics', async (_request, reply) => reply.type(deps.metrics.contentType).send(await deps.metrics.scrape()));
 }

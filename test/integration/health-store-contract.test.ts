@@ -234,6 +234,35 @@ function healthStoreContract(kind: StoreKind): void {
       expect((await admit(s, key)).admitted).toBe(true);
     });
 
+    it('onChange reports open, half-open, close and a cooldown start, until unsubscribed', async () => {
+      const s = await store();
+      const key = target();
+      const cooling = target();
+      const seen: TargetHealth[] = [];
+      const unsubscribe = s.onChange((h) => seen.push(h));
+      const statesOf = (id: string) => seen.filter((h) => h.target === id).map((h) => h.state);
+
+      await trip(s, key);
+      await vi.waitFor(() => expect(statesOf(key.id)).toContain('open'), { timeout: 2_000, interval: 5 });
+      await waitForState(s, key, 'half_open');
+      expect(statesOf(key.id)).toContain('half_open');
+      s.record(await ticket(s, key), success);
+      await vi.waitFor(() => expect(statesOf(key.id).at(-1)).toBe('closed'), { timeout: 2_000, interval: 5 });
+      // the order a viewer draws them in
+      const order = statesOf(key.id).filter((state, i, all) => state !== all[i - 1]);
+      expect(order).toEqual(['open', 'half_open', 'closed']);
+
+      s.record(await ticket(s, cooling), { kind: 'cooldown', code: 'GW_ERR_UPSTREAM_RATE_LIMITED', cooldownMs: 5_000 });
+      await vi.waitFor(() => expect(seen.some((h) => h.target === cooling.id && h.cooldownUntil !== null)).toBe(true), { timeout: 2_000, interval: 5 });
+
+      unsubscribe();
+      const after = seen.length;
+      const quiet = target();
+      await trip(s, quiet);
+      await waitForState(s, quiet, 'open');
+      expect(seen.length).toBe(after);
+    });
+
     it('an outcome of an older generation does not move the breaker', async () => {
       const s = await store();
       const key = target();
@@ -332,6 +361,24 @@ describe('RedisHealthStore: two stores on one Redis are two replicas of a fleet'
     winners[0]!.store.record(winners[0]!.ticket, success);
     await waitForState(x, key, 'closed');
     await waitForState(y, key, 'closed');
+  });
+
+  it("a fleet-originated open and cooldown reach y's onChange, though y's own breaker never moved", async () => {
+    const [x, y] = await pair(redis.url);
+    const key = target();
+    const cooling = target();
+    for (const k of [key, cooling]) {
+      x.register(k);
+      y.register(k);
+    }
+    const seen: TargetHealth[] = [];
+    const unsubscribe = y.onChange((h) => seen.push(h));
+    await trip(x, key);
+    await vi.waitFor(() => expect(seen.find((h) => h.target === key.id && h.fleet?.state === 'open')).toMatchObject({ state: 'closed', fleet: { by: 'replica-x' } }), { timeout: 2_000, interval: 5 });
+
+    x.record(await ticket(x, cooling), { kind: 'cooldown', code: 'GW_ERR_UPSTREAM_RATE_LIMITED', cooldownMs: 5_000 });
+    await vi.waitFor(() => expect(seen.some((h) => h.target === cooling.id && h.fleet?.cooldownUntil !== null)).toBe(true), { timeout: 2_000, interval: 5 });
+    unsubscribe();
   });
 
   it('Redis losing its data (gen back to 0) does not hide the next transition from a replica that cached a higher gen', async () => {
