@@ -14,6 +14,8 @@ import { openai } from '../helpers/fake-upstream.js';
 import { ask, startChain, type Chain } from '../integration/chain-fixture.js';
 
 const CHROMIUM = '/usr/bin/chromium';
+/** The page sits behind the admin key: the browser sends it as Basic credentials, to the page and its event stream alike. */
+const ADMIN_KEY = 'live-view-admin-key-0123456789';
 const WAIT_MS = 10_000;
 /** Starting Chromium on a loaded CI machine may take a while. */
 const LAUNCH_MS = 60_000;
@@ -30,9 +32,10 @@ beforeAll(async () => {
     executablePath: CHROMIUM,
     headless: true,
     // The network is closed: nothing may try to reach Google's services (sync, updates, QUIC probes).
+    httpCredentials: { username: 'operator', password: ADMIN_KEY },
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
   });
-  c = await startChain({ config: { breaker: { consecutiveFailures: 3, jitter: 0, openMs: 60_000, maxOpenMs: 120_000 } } });
+  c = await startChain({ config: { auth: { adminKey: ADMIN_KEY }, breaker: { consecutiveFailures: 3, jitter: 0, openMs: 60_000, maxOpenMs: 120_000 } } });
 }, LAUNCH_MS);
 
 afterAll(async () => {
@@ -51,6 +54,11 @@ describe('/status/ui in headless Chromium', () => {
     page.on('console', (message) => {
       if (message.type() === 'error') problems.push(message.text());
     });
+    // Without the key the page and its events are refused, with the challenge that makes a browser ask for it.
+    for (const path of ['/status/ui', '/status/events']) {
+      const refused = await fetch(`${c.gw.url}${path}`);
+      expect([refused.status, refused.headers.get('www-authenticate')]).toEqual([401, 'Basic realm="switchyard admin", charset="UTF-8"']);
+    }
     await page.goto(`${c.gw.url}/status/ui`);
 
     await page.locator('#connection[data-connection="live"]').waitFor({ timeout: WAIT_MS });
