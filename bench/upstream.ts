@@ -1,8 +1,9 @@
 /**
  * A deliberately fast fake provider for benchmarks: answers every chat completion at once, as JSON
- * or as a short SSE stream, so what is measured is the gateway, not the upstream.
- * The model `slow` streams instead one content chunk at once, then one a second (SLOW_CHUNKS in all,
- * default 60), to hold many streams open (the RSS measurement).
+ * or as a short SSE stream written in one piece, so what is measured is the gateway, not the upstream.
+ * A model named `paced-<N>x<M>` streams instead N content events, one every M ms (the first at once),
+ * each event's content being the time it was sent (epoch ms, 3 decimals): the client compares its
+ * arrival with that, so a proxy that holds events shows it. The RSS measurement holds many of them open.
  * Run as a child process: prints `{"port":N}` on stdout when listening.
  */
 import { createServer } from 'node:http';
@@ -19,21 +20,24 @@ const completion = JSON.stringify({
 const chunk = (delta: object, finish: string | null) => `data: ${JSON.stringify({ id: 'chatcmpl-bench', object: 'chat.completion.chunk', created: 0, model: 'bench', choices: [{ index: 0, delta, finish_reason: finish }] })}\n\n`;
 const stream = [chunk({ role: 'assistant', content: '' }, null), ...['Hello', ' from', ' the', ' benchmark', ' upstream.'].map((t) => chunk({ content: t }, null)), chunk({}, 'stop'), 'data: [DONE]\n\n'].join('');
 
-const SLOW_CHUNKS = Number(process.env.SLOW_CHUNKS ?? 60);
+const PACED = /"model":"paced-(\d+)x(\d+)"/;
+const sentAt = () => (performance.timeOrigin + performance.now()).toFixed(3);
 
-function slowStream(res: import('node:http').ServerResponse): void {
+function pacedStream(res: import('node:http').ServerResponse, events: number, intervalMs: number): void {
   res.writeHead(200, { 'content-type': 'text/event-stream' });
-  res.write(chunk({ role: 'assistant', content: 'tick' }, null));
+  res.write(chunk({ role: 'assistant', content: sentAt() }, null));
   let sent = 1;
-  const timer = setInterval(() => {
-    if (sent++ < SLOW_CHUNKS) {
-      res.write(chunk({ content: ' tick' }, null));
+  const next = () => {
+    if (sent < events) {
+      sent += 1;
+      res.write(chunk({ content: sentAt() }, null));
+      timer = setTimeout(next, intervalMs);
     } else {
-      clearInterval(timer);
       res.end(`${chunk({}, 'stop')}data: [DONE]\n\n`);
     }
-  }, 1000);
-  res.on('close', () => clearInterval(timer));
+  };
+  let timer = setTimeout(next, intervalMs);
+  res.on('close', () => clearTimeout(timer));
 }
 
 const server = createServer((req, res) => {
@@ -42,8 +46,9 @@ const server = createServer((req, res) => {
   req.on('end', () => {
     const payload = Buffer.concat(parts);
     const wantsStream = payload.includes('"stream":true');
-    if (wantsStream && payload.includes('"model":"slow"')) {
-      slowStream(res);
+    const paced = wantsStream ? PACED.exec(payload.toString('latin1')) : null;
+    if (paced) {
+      pacedStream(res, Number(paced[1]), Number(paced[2]));
     } else if (wantsStream) {
       res.writeHead(200, { 'content-type': 'text/event-stream' });
       res.end(stream);

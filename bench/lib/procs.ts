@@ -1,6 +1,6 @@
-/** Child processes for the bench: CPU pinning, free ports, readiness on a stdout JSON line, RSS. */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+/** Child processes for the bench: CPU pinning, free ports, readiness on a stdout JSON line, CPU time, memory. */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import { createInterface } from 'node:readline';
 
@@ -12,6 +12,47 @@ export const hasTaskset = await new Promise<boolean>((resolve) =>
 
 /** `cmd args` pinned to one core with `taskset` (which execs, so the child's pid is the command's). */
 export const pinned = (core: number, cmd: string, args: string[]): [string, string[]] => (hasTaskset ? ['taskset', ['-c', String(core), cmd, ...args]] : [cmd, args]);
+
+/** Pins this process (every thread: -a) to `core`, so the load generator stays off the server's core. */
+export function pinSelf(core: number): void {
+  if (hasTaskset) spawnSync('taskset', ['-a', '-cp', String(core), String(process.pid)], { stdio: 'ignore' });
+}
+
+/**
+ * Node flags for a server the bench measures memory of: --expose-gc and bench/lib/memory-probe.mjs,
+ * which answers SIGUSR2 by writing its memory before and after a full GC to `file` (MEMORY_PROBE_FILE).
+ */
+export const memoryProbeFlags = ['--expose-gc', '--import', './bench/lib/memory-probe.mjs'];
+
+export interface Memory {
+  rssMb: number;
+  heapUsedMb: number;
+}
+
+/** Asks a server started with memoryProbeFlags for its memory: as it is, then after a forced full GC. */
+export async function probeMemory(child: ChildProcess, file: string): Promise<{ before: Memory; afterGc: Memory }> {
+  rmSync(file, { force: true });
+  child.kill('SIGUSR2');
+  const deadline = performance.now() + 10_000;
+  while (!existsSync(file)) {
+    if (performance.now() > deadline) throw new Error(`no memory report from pid ${child.pid} in ${file}`);
+    await sleep(20);
+  }
+  return JSON.parse(readFileSync(file, 'utf8')) as { before: Memory; afterGc: Memory };
+}
+
+const CLOCK_TICKS = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100;
+
+/** CPU seconds (user + system, all threads) a process has used, from /proc/<pid>/stat (NaN where /proc is missing). */
+export function cpuSeconds(pid: number): number {
+  try {
+    // Fields after the parenthesised command name; utime and stime are the 14th and 15th of the whole line.
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
+  } catch {
+    return NaN;
+  }
+}
 
 export function freePort(): Promise<number> {
   return new Promise((resolve) => {
@@ -47,16 +88,6 @@ export function start(cmd: string, args: string[], env: NodeJS.ProcessEnv, ready
     });
     child.on('exit', (code) => reject(new Error(`${cmd} ${args.join(' ')} exited with ${code} before it was ready`)));
   });
-}
-
-/** Resident set size of a process in MB, from /proc/<pid>/status VmRSS (NaN where /proc is missing). */
-export function rssMb(pid: number): number {
-  try {
-    const match = /^VmRSS:\s+(\d+)\s+kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-    return match ? Number(match[1]) / 1024 : NaN;
-  } catch {
-    return NaN;
-  }
 }
 
 export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));

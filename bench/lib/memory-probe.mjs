@@ -1,0 +1,22 @@
+// Preloaded (node --expose-gc --import) into the servers the bench measures, never in production:
+// on SIGUSR2 it writes the process's memory as it is, then after a full GC, to $MEMORY_PROBE_FILE.
+// The gap between RSS and heapUsed after GC is allocator slack, not retained objects.
+import { renameSync, writeFileSync } from 'node:fs';
+
+const file = process.env.MEMORY_PROBE_FILE;
+const mb = (bytes) => bytes / 1024 / 1024;
+const snapshot = () => {
+  const { rss, heapUsed } = process.memoryUsage();
+  return { rssMb: mb(rss), heapUsedMb: mb(heapUsed) };
+};
+
+if (file && typeof globalThis.gc === 'function') {
+  process.on('SIGUSR2', () => {
+    const before = snapshot();
+    globalThis.gc();
+    const afterGc = snapshot();
+    // Renamed into place so the harness never reads half a file.
+    writeFileSync(`${file}.tmp`, JSON.stringify({ before, afterGc }));
+    renameSync(`${file}.tmp`, file);
+  });
+}
