@@ -329,7 +329,8 @@ describe('reload with the fleet store', () => {
       timeouts: { ...FAST_TIMEOUTS, firstEventMs: 5_000, responseMs: 5_000 },
       breaker: { consecutiveFailures: 1, openMs: 100, maxOpenMs: 100, jitter: 0 },
       retry: { retries: 0 },
-      redis: { url: redis.url, keyPrefix: prefix },
+      // A loaded CI machine must not push the store into degraded mode, where probes take no fleet lease.
+      redis: { url: redis.url, keyPrefix: prefix, commandTimeoutMs: 2_000 },
     };
     const provider = (url: string) => ({ type: 'openai', baseUrl: `${url}/v1`, apiKey: 'a-provider-key-0123456789' });
     const gw = await startGateway({ ...base, providers: { one: provider(one.url), two: provider(two.url) }, routes: [{ match: 'chat', targets: [{ provider: 'one', model: 'm1' }, { provider: 'two', model: 'm2' }] }] });

@@ -184,22 +184,15 @@ describe('/status/events', () => {
   });
 
   it('keeps a value with line breaks inside its JSON data line: no forged event or field', async () => {
+    // Clients cannot bring line breaks (model names are visible ASCII); configuration can: a route's match is any string.
+    const match = 'x\nevent: forged\ndata: {"forged":true}\n\nretry: 1';
     const p = await startFakeUpstream();
     cleanups.push(() => p.close());
-    p.setDefault(failing);
-    const gw = await startGateway({
-      providers: { p: providerFor('openai', p.url, 'sk-test-p-0000001') },
-      routes: [{ match: '*', targets: ['p'] }],
-      retry: { retries: 0 },
-      breaker: { ...BREAKER, consecutiveFailures: 1 },
-    });
+    const gw = await startGateway({ providers: { p: providerFor('openai', p.url, 'sk-test-p-0000001') }, routes: [{ match, targets: [{ provider: 'p', model: 'up' }] }] });
     cleanups.push(() => gw.close());
     const stream = await events(gw);
-    await stream.next('snapshot');
-    const model = 'x\nevent: forged\ndata: {"forged":true}\n\nretry: 1';
-    await ask(gw, { model });
-    const opened = await stream.next('target', (t) => t.state === 'open');
-    expect(opened.target).toBe(`p/${model}`);
+    const snapshot = await stream.next('snapshot');
+    expect(snapshot.routes.map((route: { match: string }) => route.match)).toEqual([match]);
     expect(stream.events.some((e) => e.event === 'forged')).toBe(false);
     expect(stream.raw()).not.toMatch(/^event: forged/m);
     expect(stream.raw()).not.toMatch(/^retry: 1$/m);
