@@ -9,7 +9,7 @@ import { MemoryHealthStore } from './health/memory-store.js';
 import { RedisHealthStore } from './health/redis-store.js';
 import type { HealthStore } from './health/types.js';
 import { completionHandler } from './http/completions.js';
-import { clientConnectionOptions, rejectEncodedBody } from './http/client-limits.js';
+import { clientConnectionOptions, encodedBodyError } from './http/client-limits.js';
 import { countTokensHandler } from './http/count-tokens.js';
 import { installAuthGuard, warnOpenAccess } from './http/auth-guard.js';
 import { installErrorHandlers } from './http/errors.js';
@@ -89,9 +89,9 @@ export function createGateway(config: GatewayConfig, logger: Logger, scrubber = 
     request.rawBody = body as string;
     parseJson(request, body as string, done);
   });
-  app.addHook('onRequest', async (request, reply) => {
+  app.addHook('onRequest', (request, reply, done) => {
     void reply.header('x-request-id', request.id);
-    rejectEncodedBody(request.headers);
+    done(encodedBodyError(request.headers));
   });
 
   installErrorHandlers(app);

@@ -26,10 +26,10 @@ export function clientConnectionOptions(server: ServerSettings) {
 /**
  * The gateway never decodes a compressed request body: a few kilobytes of gzip can inflate to
  * gigabytes, and server.bodyLimitBytes counts the bytes on the wire. Such a body is refused
- * before it is read.
+ * before it is read: the error to end the request with, if it carries one.
  */
-export function rejectEncodedBody(headers: IncomingHttpHeaders): void {
+export function encodedBodyError(headers: IncomingHttpHeaders): GatewayError | undefined {
   const encoding = headers['content-encoding'];
-  if (encoding === undefined || encoding.trim().toLowerCase() === 'identity') return;
-  throw new GatewayError('GW_ERR_REQ_UNSUPPORTED_MEDIA_TYPE', 'the gateway does not accept a content-encoding (compressed request bodies); send the body uncompressed');
+  if (encoding === undefined || encoding.trim().toLowerCase() === 'identity') return undefined;
+  return new GatewayError('GW_ERR_REQ_UNSUPPORTED_MEDIA_TYPE', 'the gateway does not accept a content-encoding (compressed request bodies); send the body uncompressed');
 }

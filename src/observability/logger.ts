@@ -48,7 +48,19 @@ export function createLogger(level: string, scrubber: SecretScrubber, destinatio
     timestamp: pino.stdTimeFunctions.isoTime,
     hooks: { streamWrite: (line) => scrubber.scrub(line) },
   };
-  return destination ? pino(options, destination) : pino(options);
+  return pino(options, destination ?? stdoutDestination());
+}
+
+/** A log reader slower than this much backlog loses lines rather than the gateway its memory. */
+const MAX_LOG_BACKLOG_BYTES = 16 * 1024 * 1024;
+
+/**
+ * stdout, written asynchronously: lines logged while a write is in flight go out together in the
+ * next one, so under load the per-request line costs a share of one write instead of a blocking
+ * write each (a tenth of a request's CPU in profiles). pino flushes it when the process exits.
+ */
+function stdoutDestination(): pino.DestinationStream {
+  return pino.destination({ dest: 1, sync: false, maxLength: MAX_LOG_BACKLOG_BYTES });
 }
 
 /** The logging surface the routing layer needs; fastify's request logger and pino's both fit. */
