@@ -6,6 +6,8 @@ import { Writable } from 'node:stream';
 import type { AddressInfo } from 'node:net';
 import { createGateway, type Gateway } from '../../src/app.js';
 import { parseConfig } from '../../src/config/load.js';
+import type { GatewayConfig } from '../../src/config/resolve.js';
+import type { Logger } from 'pino';
 import { createLogger, SecretScrubber } from '../../src/observability/logger.js';
 
 export interface TestGateway {
@@ -21,8 +23,8 @@ export interface TestGateway {
 /** Test-speed defaults: short timeouts and open times, so breaker and timeout tests run in milliseconds. */
 export const FAST_TIMEOUTS = { connectMs: 500, headersMs: 1_000, firstEventMs: 1_500, idleMs: 1_000, responseMs: 2_000, totalMs: 10_000 };
 
-export async function startGateway(config: Record<string, unknown>, env: NodeJS.ProcessEnv = {}): Promise<TestGateway> {
-  const resolved = parseConfig({ server: { port: 0, host: '127.0.0.1', logLevel: 'debug', drainMs: 2_000 }, timeouts: FAST_TIMEOUTS, ...config }, env, 'test config');
+/** A gateway (not listening yet) whose JSON log lines are kept, as the real process would write them. */
+export function gatewayWithLogs(config: GatewayConfig): { gateway: Gateway; logger: Logger; lines: string[] } {
   const lines: string[] = [];
   const sink = new Writable({
     write(chunk: Buffer, _encoding, callback) {
@@ -30,9 +32,14 @@ export async function startGateway(config: Record<string, unknown>, env: NodeJS.
       callback();
     },
   });
-  const scrubber = new SecretScrubber(resolved.secrets);
-  const logger = createLogger(resolved.server.logLevel, scrubber, sink);
-  const gateway = createGateway(resolved, logger, scrubber);
+  const scrubber = new SecretScrubber(config.secrets);
+  const logger = createLogger(config.server.logLevel, scrubber, sink);
+  return { gateway: createGateway(config, logger, scrubber), logger, lines };
+}
+
+export async function startGateway(config: Record<string, unknown>, env: NodeJS.ProcessEnv = {}): Promise<TestGateway> {
+  const resolved = parseConfig({ server: { port: 0, host: '127.0.0.1', logLevel: 'debug', drainMs: 2_000 }, timeouts: FAST_TIMEOUTS, ...config }, env, 'test config');
+  const { gateway, lines } = gatewayWithLogs(resolved);
   await gateway.app.listen({ port: 0, host: '127.0.0.1' });
   const { port } = gateway.app.server.address() as AddressInfo;
   let closed = false;

@@ -6,19 +6,17 @@
 import { mkdirSync, mkdtempSync, renameSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import type { AddressInfo } from 'node:net';
 import { randomUUID } from 'node:crypto';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { stringify } from 'yaml';
-import { createGateway, type Gateway } from '../../src/app.js';
+import type { Gateway } from '../../src/app.js';
 import { loadConfigFile, parseConfig } from '../../src/config/load.js';
 import { targetKeys } from '../../src/health/keys.js';
 import type { TargetHealth } from '../../src/health/types.js';
-import { createLogger, SecretScrubber } from '../../src/observability/logger.js';
 import { ConfigReloader, type ReloadResult } from '../../src/reload.js';
 import { openai, startFakeUpstream, type FakeUpstream } from '../helpers/fake-upstream.js';
-import { FAST_TIMEOUTS, startGateway } from '../helpers/gateway.js';
+import { FAST_TIMEOUTS, gatewayWithLogs, startGateway } from '../helpers/gateway.js';
 import { startRedis } from '../helpers/redis-server.js';
 import { spawnGateway } from '../helpers/gateway-process.js';
 import { freePort } from '../helpers/ports.js';
@@ -67,16 +65,7 @@ async function startFromFile(source: object | { file: string }): Promise<Harness
   };
   if (!existing) write(source);
   const loaded = loadConfigFile(file, {});
-  const lines: string[] = [];
-  const sink = new Writable({
-    write(chunk: Buffer, _encoding, callback) {
-      lines.push(...chunk.toString('utf8').split('\n').filter(Boolean));
-      callback();
-    },
-  });
-  const scrubber = new SecretScrubber(loaded.secrets);
-  const logger = createLogger('info', scrubber, sink);
-  const gateway = createGateway(loaded, logger, scrubber);
+  const { gateway, logger, lines } = gatewayWithLogs(loaded);
   let waiting: ((result: ReloadResult) => void)[] = [];
   const reloader = new ConfigReloader(file, gateway, logger, (result) => {
     const resolvers = waiting;
