@@ -16,7 +16,7 @@ import { Writable } from 'node:stream';
 import type { AddressInfo } from 'node:net';
 import { gzipSync } from 'node:zlib';
 import { request } from 'undici';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { stringify } from 'yaml';
 import { createGateway, type Gateway } from '../../src/app.js';
 import { ConfigError, loadConfigFile } from '../../src/config/load.js';
@@ -109,7 +109,10 @@ let redis: TestRedis;
 let gateway: Gateway;
 let reloader: ConfigReloader;
 let url: string;
+/** A second gateway on the same file, with its fleet state in a Redis that needs a password. */
+let fleet: Started | undefined;
 const logLines: string[] = [];
+const fleetLogLines: string[] = [];
 const answers = new AnswerLog();
 const opsTexts: Text[] = [];
 const reloadTexts: Text[] = [];
@@ -138,7 +141,9 @@ function configFile(refusedPort: number): Record<string, unknown> {
     breaker: { consecutiveFailures: 100_000, volumeThreshold: 100_000 },
     retry: { retries: 0, maxRetryAfterMs: 0 },
     cooldowns: { rateLimitMs: 1, maxRateLimitMs: 1, credentialMs: 1 },
-    redis: { url: '${SY_REDIS_URL}' },
+    // Set only for the fleet gateway: Redis shares cooldowns through pub/sub, whose delivery time
+    // would make a 1 ms cooldown reach the next path's request now and then.
+    redis: { url: '${SY_REDIS_URL:-}' },
     providers: {
       oa: { type: 'openai', baseUrl: oa.baseUrl, apiKey: '${OA_KEY}' },
       an: { type: 'anthropic', baseUrl: an.baseUrl, apiKeys: ['${file:an-1.key}', '${AN_KEY_2}'] },
@@ -176,6 +181,28 @@ function writeConfig(config: Record<string, unknown>): void {
 
 let validConfig: Record<string, unknown>;
 
+interface Started {
+  gateway: Gateway;
+  reloader: ConfigReloader;
+  url: string;
+}
+
+/** A gateway as `switchyard --config FILE` starts it, its log lines captured into `lines`. */
+async function startFromFile(env: NodeJS.ProcessEnv, lines: string[]): Promise<Started> {
+  const config = loadConfigFile(configPath, env);
+  const sink = new Writable({
+    write(chunk: Buffer, _encoding, callback) {
+      lines.push(...chunk.toString('utf8').split('\n').filter(Boolean));
+      callback();
+    },
+  });
+  const scrubber = new SecretScrubber(config.secrets);
+  const logger = createLogger(config.server.logLevel, scrubber, sink);
+  const started = createGateway(config, logger, scrubber);
+  await started.app.listen({ port: 0, host: '127.0.0.1' });
+  return { gateway: started, reloader: new ConfigReloader(configPath, started, logger, () => {}, env), url: `http://127.0.0.1:${(started.app.server.address() as AddressInfo).port}` };
+}
+
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'switchyard-canary-'));
   configPath = join(dir, 'switchyard.yaml');
@@ -184,7 +211,6 @@ beforeAll(async () => {
   redis = await startRedis();
   const admin = await redis.admin();
   await admin.config('SET', 'requirepass', C.redisPassword);
-  ENV.SY_REDIS_URL = `redis://:${C.redisPassword}@127.0.0.1:${redis.port}`;
   secretFile('an-1.key', C.anKey1);
   secretFile('rot-2.key', C.rotKey2);
   secretFile('tenant.token', C.rotHeader);
@@ -193,19 +219,7 @@ beforeAll(async () => {
   validConfig = configFile(await freePort());
   writeConfig(validConfig);
 
-  const config = loadConfigFile(configPath, ENV);
-  const sink = new Writable({
-    write(chunk: Buffer, _encoding, callback) {
-      logLines.push(...chunk.toString('utf8').split('\n').filter(Boolean));
-      callback();
-    },
-  });
-  const scrubber = new SecretScrubber(config.secrets);
-  const logger = createLogger(config.server.logLevel, scrubber, sink);
-  gateway = createGateway(config, logger, scrubber);
-  reloader = new ConfigReloader(configPath, gateway, logger, () => {}, ENV);
-  await gateway.app.listen({ port: 0, host: '127.0.0.1' });
-  url = `http://127.0.0.1:${(gateway.app.server.address() as AddressInfo).port}`;
+  ({ gateway, reloader, url } = await startFromFile(ENV, logLines));
 });
 
 afterAll(async () => {
@@ -213,6 +227,7 @@ afterAll(async () => {
   // Fakes first: a request one still holds then ends at once instead of waiting for the drain deadline.
   await Promise.all([oa, an, rot].map((up) => up?.fake.close()));
   await gateway?.shutdown();
+  await fleet?.gateway.shutdown();
   await redirect?.close();
   await redis?.stop();
   rmSync(dir, { recursive: true, force: true });
@@ -239,13 +254,29 @@ function complete(label: string, dialect: Dialect, model: string, stream: boolea
 }
 
 /** Reads /status and /metrics as the admin into their sinks (not into client responses: they are scanned as their own sinks). */
-async function snapshotOps(label: string): Promise<void> {
+async function snapshotOps(label: string, base = url): Promise<void> {
   for (const [path, sink] of [['/status', '/status'], ['/metrics', '/metrics']] as const) {
-    const res = await request(`${url}${path}`, { headers: asAdmin });
+    const res = await request(`${base}${path}`, { headers: asAdmin });
     const answer = await readAnswer(res.statusCode, res.headers, res.body);
     expect(answer.status, `${path} as admin`).toBe(200);
     opsTexts.push({ sink, where: label, text: answer.text });
   }
+}
+
+/**
+ * Waits until no target cools down and every key is usable again (cooldowns are 1 ms here), so a
+ * path never meets the previous path's cooldown. Polls the in-process state, like waitForState.
+ */
+async function settled(): Promise<void> {
+  await vi.waitFor(
+    () => {
+      const now = Date.now();
+      const cooling = gateway.health.snapshot().filter((t) => t.cooldownUntil !== null && Date.parse(t.cooldownUntil) > now);
+      expect(cooling.map((t) => t.target)).toEqual([]);
+      for (const provider of gateway.current().providers.values()) if (provider.keys) expect(provider.keys.usable(), provider.name).toBe(provider.keys.size);
+    },
+    { timeout: 2_000, interval: 2 },
+  );
 }
 
 const expectError = (answer: Answer, status: number) => {
@@ -353,6 +384,7 @@ function upstreamScenario(
       streams.map((stream) => ({
         name: `upstream ${name}: ${model}, ${dialect} caller, ${stream ? 'stream' : 'no stream'}`,
         async run() {
+          await settled();
           const upstream = up();
           const before = upstream.fake.requests.length;
           upstream.use(responder);
@@ -497,6 +529,7 @@ const UPSTREAM_PATHS: Path[] = [
   ...DIALECTS.flatMap((dialect) =>
     [false, true].flatMap((stream) => [
       { name: `upstream DNS failure → failover: ${dialect} caller, ${stream ? 'stream' : 'no stream'}`, run: async () => {
+        await settled();
         const answer = await complete('dns failure', dialect, dialect === 'anthropic' ? 'dns-an-m' : 'dns-m', stream);
         expect(answer.status, answer.text).toBe(200);
         expect(answer.headers['x-switchyard-attempts']).toBe('2');
@@ -528,6 +561,7 @@ const COUNT_TOKENS_PATHS: Path[] = [
   ).map(([what, responder]): Path => ({
     name: `count_tokens upstream ${what} → estimate`,
     async run() {
+      await settled();
       an.use(responder);
       try {
         const answer = await countTokens(`count_tokens ${what}`, 'an-m');
@@ -589,7 +623,25 @@ const RELOAD_PATHS: Path[] = [
   { name: 'ops: /status and /metrics after the reloads', run: () => snapshotOps('after the reloads') },
 ];
 
-const PATHS: Path[] = [...CLIENT_PATHS, ...UPSTREAM_PATHS, ...COUNT_TOKENS_PATHS, ...OPS_PATHS, ...RELOAD_PATHS];
+const FLEET_PATHS: Path[] = [
+  { name: 'fleet: a gateway whose Redis needs a password answers, fails and reports', async run() {
+    fleet = await startFromFile({ ...ENV, SY_REDIS_URL: `redis://:${C.redisPassword}@127.0.0.1:${redis.port}` }, fleetLogLines);
+    const store = fleet.gateway.health;
+    await vi.waitFor(() => expect(store.status()).toMatchObject({ kind: 'redis', connected: true }), { timeout: 5_000, interval: 10 });
+    const ask = (label: string, model: string) => answers.send(label, `${fleet!.url}/v1/chat/completions`, { headers: { 'content-type': 'application/json', ...aliceFor('openai') }, body: bodyFor('openai', model) });
+    expect((await ask('fleet answer', 'oa-m')).status).toBe(200);
+    oa.use(BAIT.serverError);
+    try {
+      expectError(await ask('fleet upstream 500', 'oa-m'), 502);
+    } finally {
+      oa.use(undefined);
+    }
+    expectError(await ask('fleet connection refused', 'refused-m'), 502);
+    await snapshotOps('fleet gateway', fleet.url);
+  } },
+];
+
+const PATHS: Path[] = [...CLIENT_PATHS, ...UPSTREAM_PATHS, ...COUNT_TOKENS_PATHS, ...OPS_PATHS, ...RELOAD_PATHS, ...FLEET_PATHS];
 
 // ---------------------------------------------------------------------------
 // SINKS: everything the gateway wrote that someone other than a provider reads
@@ -602,6 +654,7 @@ const SINKS: Sink[] = [
   { name: 'upstream requests: rot', texts: () => upstreamTexts(rot, own().rot) },
   { name: 'redirect target', texts: () => redirect.texts('redirect target') },
   { name: 'log lines', texts: () => logLines.map((text, i) => ({ sink: 'log lines', where: `line ${i}`, text })) },
+  { name: 'log lines (fleet gateway)', texts: () => fleetLogLines.map((text, i) => ({ sink: 'log lines (fleet gateway)', where: `line ${i}`, text })) },
   { name: '/status', texts: () => opsTexts.filter((t) => t.sink === '/status') },
   { name: '/metrics', texts: () => opsTexts.filter((t) => t.sink === '/metrics') },
   { name: 'reload errors', texts: () => reloadTexts },
