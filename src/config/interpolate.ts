@@ -19,8 +19,11 @@ export interface InterpolationSources {
   baseDir: string;
   /** Absolute path of every file read, so a watcher can reload when a mounted secret rotates. */
   filesRead: Set<string>;
-  /** Where a value holds a file's content (formatted paths): an error about it must not quote it. */
-  secretPaths: Set<string>;
+  /**
+   * Where a value was substituted (formatted path → what to say instead of quoting it): a file's
+   * content or a variable's value may be a secret, so an error about it must not quote it.
+   */
+  secretPaths: Map<string, string>;
 }
 
 /**
@@ -47,7 +50,10 @@ function interpolateString(value: string, sources: InterpolationSources, errors:
     if (whole === '$$') return '$';
     if (file !== undefined) return readSecretFile(file, sources, errors, path);
     const fromEnv = sources.env[name!];
-    if (fromEnv !== undefined) return fromEnv;
+    if (fromEnv !== undefined) {
+      sources.secretPaths.set(formatPath(path), `a value from \${${name!}}`);
+      return fromEnv;
+    }
     if (fallback !== undefined) return fallback;
     errors.push({ path, message: `environment variable ${name} is not set (write \${${name}:-default} to make it optional)` });
     return '';
@@ -65,7 +71,7 @@ function readSecretFile(file: string, sources: InterpolationSources, errors: Int
   }
   const absolute = resolve(sources.baseDir, file);
   sources.filesRead.add(absolute);
-  sources.secretPaths.add(formatPath(path));
+  sources.secretPaths.set(formatPath(path), 'the content of a secret file');
   try {
     return readFileSync(absolute, 'utf8').replace(/\r?\n$/, '');
   } catch (error) {

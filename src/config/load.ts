@@ -51,9 +51,9 @@ function unwrap(schema: z.ZodType, value: unknown): z.ZodType {
   }
 }
 
-function describeIssue(issue: z.core.$ZodIssue, raw: unknown, secretPaths: ReadonlySet<string>): string[] {
+function describeIssue(issue: z.core.$ZodIssue, raw: unknown, secretPaths: ReadonlyMap<string, string>): string[] {
   const where = formatPath(issue.path);
-  const shown = (value: unknown) => (secretPaths.has(where) ? 'the content of a secret file' : JSON.stringify(value));
+  const shown = (value: unknown) => secretPaths.get(where) ?? JSON.stringify(value);
   switch (issue.code) {
     case 'unrecognized_keys': {
       const allowed = allowedKeysAt(configSchema, raw, issue.path);
@@ -99,7 +99,7 @@ function valueAt(data: unknown, path: readonly PropertyKey[]): unknown {
 export function parseConfig(raw: unknown, env: NodeJS.ProcessEnv, source = 'config', baseDir = process.cwd()): GatewayConfig {
   const envErrors: InterpolationError[] = [];
   const filesRead = new Set<string>();
-  const secretPaths = new Set<string>();
+  const secretPaths = new Map<string, string>();
   const interpolated = interpolate(raw ?? {}, { env, baseDir, filesRead, secretPaths }, envErrors);
   const problems = envErrors.map((e) => `${formatPath(e.path)}: ${e.message}`);
   const expanded = expandPresets(interpolated);

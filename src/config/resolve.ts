@@ -91,7 +91,7 @@ export interface GatewayConfig {
   server: ConfigFile['server'];
   providers: Map<string, ProviderSpec>;
   routes: RouteSpec[];
-  /** Every configured credential, so logs can redact them wherever they appear. */
+  /** Every configured credential and internal base path, so logs and provider messages shown to clients can redact them wherever they appear. */
   secrets: string[];
   /** Absolute path of every `${file:…}` the configuration read: a change to one calls for a reload. */
   secretFiles: string[];
@@ -156,7 +156,7 @@ export function resolveConfig(file: ConfigFile, env: NodeJS.ProcessEnv): { confi
     else problems.push(`PORT: environment variable PORT is not a port number: ${JSON.stringify(env.PORT)}`);
   }
 
-  const secrets = [...providers.values()].flatMap((p) => [...p.apiKeys, ...Object.values(p.headers)]).filter((s) => s.length >= 8);
+  const secrets = [...providers.values()].flatMap((p) => [...p.apiKeys, ...Object.values(p.headers), ...internalBasePath(p)]).filter((s) => s.length >= 8);
   const redis = resolveRedis(file.redis, env, problems);
   if (redis?.url) secrets.push(...passwordsIn(redis.url));
   const auth = resolveAuth(file.auth, problems);
@@ -208,6 +208,18 @@ function resolveRedis(redis: RedisSettings | undefined, env: NodeJS.ProcessEnv, 
   if (url && !/^rediss?:\/\//.test(url)) problems.push(`redis.url: must start with redis:// or rediss://`);
   const { url: _ignored, ...rest } = settings;
   return settings.sentinels || settings.cluster ? rest : { ...rest, url: url! };
+}
+
+/**
+ * The path of a provider's own base URL: a provider may echo it without scheme or host ("Invalid
+ * URL (POST /team-a/v1/chat/completions)"), where the URL patterns of the message sanitiser cannot
+ * see it. A preset's published URL is no secret. Host names are not listed: they often equal a
+ * provider's name, which logs must show.
+ */
+function internalBasePath(spec: ProviderSpec): string[] {
+  if (spec.baseUrl === undefined || (spec.preset !== undefined && presetNamed(spec.preset)?.baseUrl.replace(/\/+$/, '') === spec.baseUrl)) return [];
+  const path = new URL(spec.baseUrl).pathname;
+  return path === '/' ? [] : [path];
 }
 
 function passwordsIn(url: string): string[] {

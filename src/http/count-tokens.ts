@@ -7,6 +7,7 @@ import type { Runtime } from '../runtime.js';
 import { forwardedHeaders } from './forwarded-headers.js';
 import { checkModelAccess } from './auth-guard.js';
 import { checkCompletionBody } from './request-body.js';
+import { mapTransportError } from '../upstream/transport-errors.js';
 
 export interface CountTokensDeps {
   current: () => Runtime;
@@ -82,19 +83,35 @@ async function countUpstream(target: ResolvedTarget, request: FastifyRequest, re
     if (!reply.raw.writableFinished) controller.abort(new Error('the client left'));
   };
   reply.raw.on('close', onClose);
+  let answered = false;
   try {
     const response = await target.provider.transport.send(prepared, { signal: controller.signal, connectTimeoutMs: target.spec.timeouts.connectMs });
+    answered = true;
     const text = await readBody(response.body);
-    if (response.status !== 200) throw new Error(`${target.id} answered ${response.status}`);
-    const parsed: unknown = JSON.parse(text);
+    if (response.status !== 200) throw new CountFailure(`${target.id} answered ${response.status}`);
+    const parsed: unknown = parseJson(text, target.id);
     const tokens = (parsed as { input_tokens?: unknown } | null)?.input_tokens;
-    if (typeof tokens !== 'number' || !Number.isInteger(tokens) || tokens < 0) throw new Error(`${target.id} answered without input_tokens`);
+    if (typeof tokens !== 'number' || !Number.isInteger(tokens) || tokens < 0) throw new CountFailure(`${target.id} answered without input_tokens`);
     return text;
   } catch (error) {
-    throw controller.signal.aborted ? controller.signal.reason : error;
+    if (controller.signal.aborted) throw controller.signal.reason;
+    // undici's own messages name the host it could not reach: the log gets the gateway's wording.
+    throw error instanceof CountFailure ? error : mapTransportError(error, target.id, !answered);
   } finally {
     clearTimeout(timer);
     reply.raw.off('close', onClose);
+  }
+}
+
+/** Why a provider's answer is not a count, in words fit for the log line. */
+class CountFailure extends Error {}
+
+/** JSON.parse's own message quotes the start of the text, which may echo a key. */
+function parseJson(text: string, target: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw new CountFailure(`${target} answered with a body that is not JSON`);
   }
 }
 
@@ -103,7 +120,7 @@ async function readBody(body: AsyncIterable<Uint8Array>): Promise<string> {
   let size = 0;
   for await (const chunk of body) {
     size += chunk.byteLength;
-    if (size > MAX_BODY) throw new Error(`the answer is larger than ${MAX_BODY} bytes`);
+    if (size > MAX_BODY) throw new CountFailure(`the answer is larger than ${MAX_BODY} bytes`);
     chunks.push(chunk);
   }
   return Buffer.concat(chunks).toString('utf8');

@@ -79,8 +79,8 @@ describe('${file:PATH} secrets', () => {
     const file = secretFile('misplaced', content);
     const problems = problemsOf({ ...withProvider({}), server: { port: `\${file:${file}}` } });
     expect(problems).toEqual(['server.port: expected number, got the content of a secret file']);
-    // A value from the environment is still shown, as before.
-    expect(problemsOf({ ...withProvider({}), server: { port: '${PORT_TEXT}' } }, { PORT_TEXT: 'eighty' })).toEqual(['server.port: expected number, got "eighty"']);
+    // Nor is a variable's value (it may be a key put in the wrong place): the variable is named instead.
+    expect(problemsOf({ ...withProvider({}), server: { port: '${PORT_TEXT}' } }, { PORT_TEXT: 'eighty' })).toEqual(['server.port: expected number, got a value from ${PORT_TEXT}']);
   });
 
   it('${file:} needs a path; ${file:-x} is the variable "file" with a default', () => {
@@ -113,5 +113,14 @@ describe('apiKeys: several keys per provider', () => {
 
   it('apiKey and apiKeys together is an error naming the path', () => {
     expect(problemsOf(withProvider({ apiKey: 'sk-one-0000001', apiKeys: ['sk-two-0000002'] }))).toEqual(['providers.p.apiKeys: give apiKey or apiKeys, not both']);
+  });
+});
+
+describe('internal base paths', () => {
+  it("a provider's own base path is redacted like a key; a preset's published one is not", () => {
+    const own = parseConfig(withProvider({ baseUrl: 'http://llm.internal:8080/team-alpha/v1' }), {});
+    expect(own.secrets).toEqual(['/team-alpha/v1']);
+    const preset = parseConfig({ providers: { p: { preset: 'bailian', apiKey: 'sk-bailian-0001' } }, routes: [{ match: 'm', targets: ['p'] }] }, {});
+    expect(preset.secrets).toEqual(['sk-bailian-0001']);
   });
 });
