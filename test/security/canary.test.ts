@@ -6,8 +6,9 @@
  * canary, whole or in part: zero hits. The one place a secret may appear is a provider key in the
  * auth header of its own provider's requests (and its own base path in their URL).
  *
- * PATHS and SINKS are plain arrays: a new error path or a new place the gateway writes to (the live
- * view's /status/events and /status/ui, the check-config CLI's output) is one more entry.
+ * PATHS and SINKS are plain arrays: a new error path or a new place the gateway writes to is one
+ * more entry. The sinks include the live view (its page and its event stream, open all along) and
+ * `switchyard check-config`'s output on the invalid file.
  */
 import { mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -22,6 +23,7 @@ import { createGateway, type Gateway } from '../../src/app.js';
 import { ConfigError, loadConfigFile } from '../../src/config/load.js';
 import { createLogger, SecretScrubber } from '../../src/observability/logger.js';
 import { ConfigReloader } from '../../src/reload.js';
+import { checkConfig } from '../../src/cli/check-config.js';
 import { anthropic, formatFrame, openai, type Dialect, type ManualExchange } from '../helpers/fake-upstream.js';
 import { FAST_TIMEOUTS } from '../helpers/gateway.js';
 import { freePort } from '../helpers/ports.js';
@@ -109,6 +111,9 @@ let redis: TestRedis;
 let gateway: Gateway;
 let reloader: ConfigReloader;
 let url: string;
+/** Everything /status/events has sent so far; the stream ends when the gateway shuts down. */
+let liveEvents: Promise<void>;
+let liveEventsText = '';
 /** A second gateway on the same file, with its fleet state in a Redis that needs a password. */
 let fleet: Started | undefined;
 const logLines: string[] = [];
@@ -220,6 +225,12 @@ beforeAll(async () => {
   writeConfig(validConfig);
 
   ({ gateway, reloader, url } = await startFromFile(ENV, logLines));
+  // The live view's event stream, open as the admin for the whole suite: every snapshot, breaker change and failover it pushes is a sink.
+  const events = await request(`${url}/status/events`, { headers: asAdmin });
+  expect(events.statusCode).toBe(200);
+  liveEvents = (async () => {
+    for await (const chunk of events.body) liveEventsText += chunk.toString();
+  })();
 });
 
 afterAll(async () => {
@@ -227,6 +238,7 @@ afterAll(async () => {
   // Fakes first: a request one still holds then ends at once instead of waiting for the drain deadline.
   await Promise.all([oa, an, rot].map((up) => up?.fake.close()));
   await gateway?.shutdown();
+  await liveEvents;
   await fleet?.gateway.shutdown();
   await redirect?.close();
   await redis?.stop();
@@ -239,6 +251,7 @@ afterAll(async () => {
 
 const aliceFor = (dialect: Dialect) => (dialect === 'anthropic' ? { 'x-api-key': C.alice, 'anthropic-version': '2023-06-01' } : { authorization: `Bearer ${C.alice}` });
 const asAdmin = { authorization: `Bearer ${C.admin}` };
+const ADMIN_PATHS = ['/status', '/metrics', '/status/ui', '/status/events'];
 const pathOf = (dialect: Dialect) => (dialect === 'anthropic' ? '/v1/messages' : '/v1/chat/completions');
 const bodyFor = (dialect: Dialect, model: string, extra: Record<string, unknown> = {}) =>
   JSON.stringify({ model, ...(dialect === 'anthropic' ? { max_tokens: 64 } : {}), messages: [{ role: 'user', content: 'hi' }], ...extra });
@@ -255,7 +268,7 @@ function complete(label: string, dialect: Dialect, model: string, stream: boolea
 
 /** Reads /status and /metrics as the admin into their sinks (not into client responses: they are scanned as their own sinks). */
 async function snapshotOps(label: string, base = url): Promise<void> {
-  for (const [path, sink] of [['/status', '/status'], ['/metrics', '/metrics']] as const) {
+  for (const [path, sink] of [['/status', '/status'], ['/metrics', '/metrics'], ['/status/ui', '/status/ui']] as const) {
     const res = await request(`${base}${path}`, { headers: asAdmin });
     const answer = await readAnswer(res.statusCode, res.headers, res.body);
     expect(answer.status, `${path} as admin`).toBe(200);
@@ -425,10 +438,10 @@ const CLIENT_PATHS: Path[] = [
     expectError(await send('wrong key', '/v1/models', { headers: { authorization: `Bearer ${C.wrongKey}` } }), 401);
   } },
   { name: 'client: consumer key on /status and /metrics', run: async () => {
-    for (const path of ['/status', '/metrics']) expectError(await send(`consumer key on ${path}`, path, { headers: { authorization: `Bearer ${C.alice}` } }), 401);
+    for (const path of ADMIN_PATHS) expectError(await send(`consumer key on ${path}`, path, { headers: { authorization: `Bearer ${C.alice}` } }), 401);
   } },
   { name: 'client: wrong key and no key on /status and /metrics', run: async () => {
-    for (const path of ['/status', '/metrics']) {
+    for (const path of ADMIN_PATHS) {
       expectError(await send(`no key on ${path}`, path), 401);
       expectError(await send(`wrong key on ${path}`, path, { headers: { 'x-api-key': C.wrongKey } }), 401);
     }
@@ -607,6 +620,9 @@ const RELOAD_PATHS: Path[] = [
       expect(error).toBeInstanceOf(ConfigError);
       reloadTexts.push({ sink: 'reload errors', where: 'ConfigError message', text: (error as Error).message });
     }
+    const checked = checkConfig(configPath, ENV);
+    expect(checked.exitCode).toBe(2);
+    reloadTexts.push({ sink: 'reload errors', where: 'switchyard check-config output', text: checked.output });
     expect((await complete('after a rejected reload', 'openai', 'oa-m', false)).status).toBe(200);
   } },
   { name: 'reload: a rotated key in its secret file is used for new requests (G5)', async run() {
@@ -657,6 +673,8 @@ const SINKS: Sink[] = [
   { name: 'log lines (fleet gateway)', texts: () => fleetLogLines.map((text, i) => ({ sink: 'log lines (fleet gateway)', where: `line ${i}`, text })) },
   { name: '/status', texts: () => opsTexts.filter((t) => t.sink === '/status') },
   { name: '/metrics', texts: () => opsTexts.filter((t) => t.sink === '/metrics') },
+  { name: '/status/ui', texts: () => opsTexts.filter((t) => t.sink === '/status/ui') },
+  { name: '/status/events', texts: () => [{ sink: '/status/events', where: 'the stream so far', text: liveEventsText }] },
   { name: 'reload errors', texts: () => reloadTexts },
 ];
 
@@ -703,6 +721,9 @@ describe('canary suite', () => {
       texts.push(...found);
     }
     expect(Object.entries(perSink).filter(([name, count]) => count === 0 && name !== 'redirect target')).toEqual([]);
+    // The live view saw the suite's breakers move and its failovers, not only its first snapshot.
+    expect(liveEventsText).toMatch(/^event: target$/m);
+    expect(liveEventsText).toMatch(/^event: failover$/m);
 
     const hits = canaries.scan(texts);
     expect(hits).toEqual([]);
