@@ -20,7 +20,9 @@ const RUNS = env('BENCH_RUNS', 3);
 const WARMUP_MS = env('BENCH_WARMUP_MS', 500);
 /** V8 needs a few seconds of saturation before a gateway's hot path is optimised: measured, a cold gateway does a third of its warm rate for its first 3 s. */
 const JIT_WARMUP_MS = env('BENCH_JIT_WARMUP_MS', 4000);
-const PROBE_MS = env('BENCH_PROBE_MS', 1500);
+const PROBE_MS = env('BENCH_PROBE_MS', 2500);
+/** Saturation just before each probe: measured, a short warm-up at low concurrency left the floor at a third to two thirds of its steady rate. */
+const SATURATION_WARMUP_MS = env('BENCH_SATURATION_WARMUP_MS', 2000);
 const CONCURRENCY = env('BENCH_CONCURRENCY', 64);
 const STEP_MS = env('BENCH_STEP_MS', 1500);
 const RATE = env('BENCH_RATE', 200);
@@ -305,7 +307,8 @@ async function main(): Promise<void> {
     for (const s of SCENARIOS.filter((x) => x.via !== 'direct')) {
       log(`saturation: ${s.name}`);
       const server = serverOf(s)!;
-      await closedLoop(target(s), 8, WARMUP_MS);
+      // At full concurrency, like the probe: a server switched to from another, or coming off the low-rate phases, runs slow until it is hot again.
+      await closedLoop(target(s), CONCURRENCY, SATURATION_WARMUP_MS);
       const serverCpu = () => cpuSeconds(server.child.pid!);
       const cpu0 = serverCpu();
       const w0 = performance.now();
@@ -496,7 +499,7 @@ async function main(): Promise<void> {
 
   mkdirSync('bench/results', { recursive: true });
   const out = join('bench/results', `bench-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
-  const settings = { runs: RUNS, warmupMs: WARMUP_MS, jitWarmupMs: JIT_WARMUP_MS, probeMs: PROBE_MS, concurrency: CONCURRENCY, stepMs: STEP_MS, search: SEARCH, rate: RATE, latencyMs: LATENCY_MS, paced: { model: PACED_MODEL, rate: PACED_RATE, ms: PACED_MS }, streams: STREAMS, streamSeconds: STREAM_SECONDS };
+  const settings = { runs: RUNS, warmupMs: WARMUP_MS, jitWarmupMs: JIT_WARMUP_MS, saturationWarmupMs: SATURATION_WARMUP_MS, probeMs: PROBE_MS, concurrency: CONCURRENCY, stepMs: STEP_MS, search: SEARCH, rate: RATE, latencyMs: LATENCY_MS, paced: { model: PACED_MODEL, rate: PACED_RATE, ms: PACED_MS }, streams: STREAMS, streamSeconds: STREAM_SECONDS };
   writeFileSync(
     out,
     JSON.stringify({ node: process.version, pinned: hasTaskset, loadAverage: { start: loadAtStart, end: loadavg() }, settings, gateways: [...gateways.keys()], throughput, latency, paced, memory, summary, checks: checks.map(([label, value, unit, ok]) => ({ label, value, unit, ok })), rows, pacedRows, memoryRows, redisIdleCallsPerSecond: redisIdlePerMs * 1000 }, null, 2),
