@@ -39,13 +39,16 @@ export class ConfigReloader {
     }
     this.running = (async () => {
       let result: ReloadResult;
-      do {
-        this.again = false;
-        result = this.apply(trigger);
-        // Let a burst of signals or file events coalesce before the next pass.
-        await new Promise((resolveTick) => setImmediate(resolveTick));
-      } while (this.again);
-      this.running = undefined;
+      try {
+        do {
+          this.again = false;
+          result = this.apply(trigger);
+          // Let a burst of signals or file events coalesce before the next pass.
+          await new Promise((resolveTick) => setImmediate(resolveTick));
+        } while (this.again);
+      } finally {
+        this.running = undefined;
+      }
       return result;
     })();
     return this.running;
@@ -90,9 +93,10 @@ export class ConfigReloader {
       this.logger.info({ trigger, file: this.file, routes: config.routes.length, providers: config.providers.size }, 'configuration reloaded');
       if (needsRestart.length > 0) this.logger.warn({ settings: needsRestart }, `configuration reloaded, but these settings take effect only on restart: ${needsRestart.join(', ')}`);
     } catch (error) {
-      if (!(error instanceof ConfigError)) throw error;
-      result = { applied: false, problems: error.problems };
-      this.logger.error({ trigger, file: this.file, problems: error.problems }, `configuration reload rejected; the running configuration stays:\n${error.problems.map((p) => `  - ${p}`).join('\n')}`);
+      // Whatever went wrong, the running configuration stays and the process keeps serving: a reload must never end it.
+      const problems = error instanceof ConfigError ? error.problems : [`the configuration could not be applied: ${error instanceof Error ? error.message : String(error)}`];
+      result = { applied: false, problems };
+      this.logger.error({ trigger, file: this.file, problems }, `configuration reload rejected; the running configuration stays:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
     }
     this.onResult(result);
     return result;

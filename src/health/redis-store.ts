@@ -125,13 +125,14 @@ export class RedisHealthStore implements HealthStore {
   record(ticket: AttemptTicket, outcome: AttemptOutcome): void {
     const breaker = this.breakers.get(ticket.targetId);
     breaker?.record(ticket, outcome);
-    const key = this.keys.get(ticket.targetId);
+    // An attempt admitted before a reload replaced the target's breaker shares nothing with the fleet (an old key's 401 must not cool the new key).
+    const key = breaker && !breaker.owns(ticket) ? undefined : this.keys.get(ticket.targetId);
     if (key && outcome.kind === 'cooldown') this.shareCooldown(key, outcome.cooldownMs, outcome.code);
     if (!ticket.lease) return;
     const keys = targetKeys(this.settings.keyPrefix, ticket.targetId);
-    if (outcome.kind === 'success') this.command('close', () => this.redis.syClose(keys.state, keys.open, keys.probe, keys.votes, ticket.lease!, this.replicaId, this.channel, ticket.targetId, STATE_TTL_MS));
+    if (outcome.kind === 'success' && key) this.command('close', () => this.redis.syClose(keys.state, keys.open, keys.probe, keys.votes, ticket.lease!, this.replicaId, this.channel, ticket.targetId, STATE_TTL_MS));
     else if (outcome.kind === 'failure' && key) this.shareOpen(key, outcome.origin, outcome.code, ticket.lease);
-    // A probe of a target a reload removed gives its fleet lease back rather than letting it expire.
+    // A probe of a target a reload removed or replaced gives its fleet lease back rather than letting it expire.
     else this.command('release', () => this.redis.syRelease(keys.probe, ticket.lease!));
   }
 

@@ -6,6 +6,11 @@ import type { FailureOrigin } from '../errors/gateway-error.js';
 import type { Admission, AttemptOutcome, AttemptTicket, BreakerState, StreamEnd, TargetHealth, TargetKey } from './types.js';
 
 const LATENCY_SAMPLES = 512;
+/**
+ * Generations count up across every breaker of the process, so a ticket admitted by a breaker that a
+ * reload replaced never matches its successor's, and tells it apart (see owns()).
+ */
+let lastGeneration = 0;
 const FAILED = Symbol('attempt failed');
 
 /**
@@ -29,7 +34,9 @@ export class TargetBreaker {
   private state: BreakerState = 'closed';
   private since = Date.now();
   private openUntil: number | null = null;
-  private generation = 0;
+  private generation = ++lastGeneration;
+  /** This breaker's first generation: tickets from before it were admitted by a breaker it replaced. */
+  private readonly born = this.generation;
   private consecutiveFailures = 0;
   private consecutiveOpens = 0;
   private probeInFlight = false;
@@ -109,7 +116,17 @@ export class TargetBreaker {
     return { admitted: true, ticket: { targetId: this.key.id, generation: this.generation, probe: false } };
   }
 
+  /**
+   * Whether this breaker admitted the ticket. An attempt admitted before a reload replaced the breaker
+   * ran on the old configuration (an old key, an old URL): what it learned must not close, open or
+   * cool its successor.
+   */
+  owns(ticket: AttemptTicket): boolean {
+    return ticket.generation >= this.born;
+  }
+
   record(ticket: AttemptTicket, outcome: AttemptOutcome): void {
+    if (!this.owns(ticket)) return;
     const current = ticket.generation === this.generation;
     if (ticket.probe && current) this.probeInFlight = false;
     switch (outcome.kind) {
@@ -139,6 +156,7 @@ export class TargetBreaker {
 
   /** A stream already counted as a success at its commit point: only its end can still tell. */
   recordStreamEnd(ticket: AttemptTicket, end: StreamEnd): void {
+    if (!this.owns(ticket)) return;
     if (end.kind === 'complete') {
       if (ticket.generation === this.generation) this.consecutiveFailures = 0;
     } else if (end.kind === 'failed') {
@@ -171,7 +189,7 @@ export class TargetBreaker {
   /**
    * A reload changed this target's breaker settings: this new breaker takes over the old one's
    * state, so an open target stays open until the same moment. A half-open breaker becomes open
-   * for an instant: the probe in flight reports to the old breaker, whose generation is gone.
+   * for an instant: the probe in flight was admitted by the old breaker, so this one ignores its outcome.
    */
   inherit(previous: TargetBreaker): void {
     this.cooldownUntil = previous.cooldownUntil;
@@ -205,7 +223,7 @@ export class TargetBreaker {
   private enter(state: BreakerState): void {
     this.state = state;
     this.since = Date.now();
-    this.generation += 1;
+    this.generation = ++lastGeneration;
     if (state !== 'open') this.openUntil = null;
     this.onTransition(this.health());
   }

@@ -73,25 +73,32 @@ export function completionHandler(dialect: Dialect, deps: CompletionDeps) {
       throw new GatewayError('GW_ERR_ROUTE_MODEL_NOT_FOUND', `model "${model}" is not routed by this gateway; GET /v1/models lists the routable names`);
     }
     const clientRequest: ClientRequest = { rawBody: request.rawBody ?? JSON.stringify(body), body, model };
-    // Once per request, not per attempt; a spent consumer budget is the caller's limit, no target's failure.
-    const pendingAllowance = runtime.chain.budgets.acquireConsumer(request.consumer, () => reservedTokens(clientRequest), route.totalMs);
-    const allowance = pendingAllowance instanceof Promise ? await pendingAllowance : pendingAllowance;
-    if (!allowance.granted) throw consumerRateLimited(allowance);
-    // A request that ends without an answer costs its consumer no tokens; undefined (no usage reported) keeps the estimate.
-    let usedTokens: number | undefined = 0;
-
+    // The replica's stream cap first: a refused stream must not spend its consumer's budget.
     const controller = new AbortController();
-    let done: () => void;
-    try {
-      done = deps.inflight.add(controller, stream);
-    } catch (overloaded) {
-      allowance.grant.release(0);
-      throw overloaded;
-    }
+    const done = deps.inflight.add(controller, stream);
     const onClose = () => {
       if (!reply.raw.writableFinished) controller.abort(new ClientClosedError());
     };
     reply.raw.on('close', onClose);
+    const leave = () => {
+      reply.raw.off('close', onClose);
+      done();
+    };
+    // Once per request, not per attempt; a spent consumer budget is the caller's limit, no target's failure.
+    let allowance: Awaited<ReturnType<typeof runtime.chain.budgets.acquireConsumer>>;
+    try {
+      const pendingAllowance = runtime.chain.budgets.acquireConsumer(request.consumer, () => reservedTokens(clientRequest), route.totalMs);
+      allowance = pendingAllowance instanceof Promise ? await pendingAllowance : pendingAllowance;
+    } catch (error) {
+      leave();
+      throw error;
+    }
+    if (!allowance.granted) {
+      leave();
+      throw consumerRateLimited(allowance);
+    }
+    // A request that ends without an answer costs its consumer no tokens; undefined (no usage reported) keeps the estimate.
+    let usedTokens: number | undefined = 0;
     const deadline = setTimeout(() => controller.abort(new GatewayError('GW_ERR_REQ_DEADLINE', `the request ran past timeouts.totalMs (${route.totalMs} ms)`)), route.totalMs);
 
     const ctx: RequestContext = {
@@ -166,8 +173,7 @@ export function completionHandler(dialect: Dialect, deps: CompletionDeps) {
       reply.raw.end();
     } finally {
       clearTimeout(deadline);
-      reply.raw.off('close', onClose);
-      done();
+      leave();
       allowance.grant.release(usedTokens);
       summary.durationMs = round(performance.now() - started);
       request.log.info(summary, 'request completed');

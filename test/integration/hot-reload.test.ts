@@ -242,6 +242,31 @@ describe('hot reload', () => {
     expect([(await status(oldAdmin)).status, (await status(newAdmin)).status]).toEqual([401, 200]);
   });
 
+  it("a request still on the old key cannot cool the new one: its 401 after the reload is not the new breaker's", async () => {
+    const [one, two] = [await upstream(), await upstream()];
+    const withKey = (key: string) => {
+      const config = configFor({ one: one.url, two: two.url }, [{ match: 'chat', targets: [{ provider: 'one', model: 'm1' }, { provider: 'two', model: 'm2' }] }]) as Record<string, any>;
+      config.providers.one.apiKey = key;
+      return config;
+    };
+    const h = await startFromFile(withKey('revoked-key-0123456789'));
+    one.manual();
+    const inFlight = ask(h.url, 'chat');
+    const held = await one.handle();
+
+    h.write(withKey('rotated-key-0123456789'));
+    expect((await h.reloader.reload('SIGHUP')).applied).toBe(true);
+    held.respond(401, {}, openai.error(401, 'Incorrect API key provided'));
+    expect((await inFlight).headers.get('x-switchyard-target')).toBe('two/m2');
+
+    expect(targetOf(h.gateway.health.snapshot(), 'one/m1')).toMatchObject({ state: 'closed', cooldownUntil: null });
+    const next = ask(h.url, 'chat');
+    const exchange = await one.handle();
+    expect(exchange.headers.authorization).toBe('Bearer rotated-key-0123456789');
+    exchange.respond(200, {}, openai.completion());
+    expect((await next).headers.get('x-switchyard-target')).toBe('one/m1');
+  });
+
   it('a change to the file is noticed and applied without a signal', async () => {
     const [one, two] = [await upstream(), await upstream()];
     const h = await startFromFile(configFor({ one: one.url, two: two.url }, [{ match: 'chat', targets: [{ provider: 'one', model: 'm1' }] }]));
