@@ -73,6 +73,9 @@ export function completionHandler(dialect: Dialect, deps: CompletionDeps) {
       throw new GatewayError('GW_ERR_ROUTE_MODEL_NOT_FOUND', `model "${model}" is not routed by this gateway; GET /v1/models lists the routable names`);
     }
     const clientRequest: ClientRequest = { rawBody: request.rawBody ?? JSON.stringify(body), body, model };
+    let reserved: number | undefined;
+    // The consumer's budget and a target's may both ask; a long conversation is walked once.
+    const reserve = () => (reserved ??= reservedTokens(clientRequest));
     // The replica's stream cap first: a refused stream must not spend its consumer's budget.
     const controller = new AbortController();
     const done = deps.inflight.add(controller, stream);
@@ -87,7 +90,7 @@ export function completionHandler(dialect: Dialect, deps: CompletionDeps) {
     // Once per request, not per attempt; a spent consumer budget is the caller's limit, no target's failure.
     let allowance: Awaited<ReturnType<typeof runtime.chain.budgets.acquireConsumer>>;
     try {
-      const pendingAllowance = runtime.chain.budgets.acquireConsumer(request.consumer, () => reservedTokens(clientRequest), route.totalMs);
+      const pendingAllowance = runtime.chain.budgets.acquireConsumer(request.consumer, reserve, route.totalMs);
       allowance = pendingAllowance instanceof Promise ? await pendingAllowance : pendingAllowance;
     } catch (error) {
       leave();
@@ -110,6 +113,7 @@ export function completionHandler(dialect: Dialect, deps: CompletionDeps) {
       signal: controller.signal,
       log: request.log,
       secrets: runtime.config.secrets,
+      reservedTokens: reserve,
     };
     const summary: RequestSummary = { model, route: route.match, clientDialect: dialect, stream, consumer: request.consumer?.name };
     try {

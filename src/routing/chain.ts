@@ -6,7 +6,7 @@ import type { AttemptTicket, HealthStore } from '../health/types.js';
 import { translatorFor } from '../translate/index.js';
 import { runAttempt, upstreamDialect, type Committed } from './attempt.js';
 import { ClientClosedError, type RequestContext } from './request-context.js';
-import { reservedTokens, type BudgetGrant, type Budgets } from './budgets.js';
+import type { BudgetGrant, Budgets } from './budgets.js';
 import type { ResolvedTarget, TargetDirectory } from './targets.js';
 
 /** One line of the request's story, for the log and for the response headers. */
@@ -59,7 +59,6 @@ export async function runChain(ctx: RequestContext, route: RouteSpec, deps: Chai
   const failures: GatewayError[] = [];
   let made = 0;
   let reopensAt: number | undefined;
-  let reserved: number | undefined;
 
   for (const spec of route.targets) {
     const target = deps.targets.resolve(spec, ctx.request.model);
@@ -85,7 +84,7 @@ export async function runChain(ctx: RequestContext, route: RouteSpec, deps: Chai
         break;
       }
       // A spent budget skips the target like a cooldown: the next one answers instead of the provider's 429.
-      const pendingBudget = deps.budgets.acquire(target, () => (reserved ??= reservedTokens(ctx.request)));
+      const pendingBudget = deps.budgets.acquire(target, ctx.reservedTokens);
       const budget = pendingBudget instanceof Promise ? await pendingBudget : pendingBudget;
       if (!budget.granted) {
         deps.health.record(admission.ticket, { kind: 'ignored', code: 'GW_ERR_UPSTREAM_RATE_LIMITED' });

@@ -15,6 +15,8 @@ export interface RequestContext {
   log: Log;
   /** Configured credentials, scrubbed from any provider text shown to the client. */
   secrets: readonly string[];
+  /** The tokens a token budget reserves for this request, estimated once and only when a budget asks. */
+  reservedTokens: () => number;
 }
 
 /** The abort reason when the client went away: nothing is recorded against the target. */
