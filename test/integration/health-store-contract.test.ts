@@ -229,7 +229,7 @@ function healthStoreContract(kind: StoreKind): void {
           const now = health(s, key);
           if (now.cooldownUntil !== null || (now.fleet && now.fleet.cooldownUntil !== null)) throw new Error('still cooling down');
         },
-        { timeout: 2_000, interval: 5 },
+        { timeout: 5_000, interval: 5 },
       );
       expect((await admit(s, key)).admitted).toBe(true);
     });
@@ -243,17 +243,17 @@ function healthStoreContract(kind: StoreKind): void {
       const statesOf = (id: string) => seen.filter((h) => h.target === id).map((h) => h.state);
 
       await trip(s, key);
-      await vi.waitFor(() => expect(statesOf(key.id)).toContain('open'), { timeout: 2_000, interval: 5 });
+      await vi.waitFor(() => expect(statesOf(key.id)).toContain('open'), { timeout: 5_000, interval: 5 });
       await waitForState(s, key, 'half_open');
       expect(statesOf(key.id)).toContain('half_open');
       s.record(await ticket(s, key), success);
-      await vi.waitFor(() => expect(statesOf(key.id).at(-1)).toBe('closed'), { timeout: 2_000, interval: 5 });
+      await vi.waitFor(() => expect(statesOf(key.id).at(-1)).toBe('closed'), { timeout: 5_000, interval: 5 });
       // the order a viewer draws them in
       const order = statesOf(key.id).filter((state, i, all) => state !== all[i - 1]);
       expect(order).toEqual(['open', 'half_open', 'closed']);
 
       s.record(await ticket(s, cooling), { kind: 'cooldown', code: 'GW_ERR_UPSTREAM_RATE_LIMITED', cooldownMs: 5_000 });
-      await vi.waitFor(() => expect(seen.some((h) => h.target === cooling.id && h.cooldownUntil !== null)).toBe(true), { timeout: 2_000, interval: 5 });
+      await vi.waitFor(() => expect(seen.some((h) => h.target === cooling.id && h.cooldownUntil !== null)).toBe(true), { timeout: 5_000, interval: 5 });
 
       unsubscribe();
       const after = seen.length;
@@ -333,7 +333,7 @@ describe('RedisHealthStore: two stores on one Redis are two replicas of a fleet'
     return made;
   }
   const fleetOf = (s: HealthStore, key: TargetKey) => health(s, key).fleet!;
-  async function waitForFleet(s: HealthStore, key: TargetKey, state: BreakerState, timeout = 3_000): Promise<void> {
+  async function waitForFleet(s: HealthStore, key: TargetKey, state: BreakerState, timeout = 5_000): Promise<void> {
     await vi.waitFor(
       () => {
         if (fleetOf(s, key).state !== state) throw new Error(`fleet state of ${key.id} is ${fleetOf(s, key).state}, waiting for ${state}`);
@@ -374,10 +374,10 @@ describe('RedisHealthStore: two stores on one Redis are two replicas of a fleet'
     const seen: TargetHealth[] = [];
     const unsubscribe = y.onChange((h) => seen.push(h));
     await trip(x, key);
-    await vi.waitFor(() => expect(seen.find((h) => h.target === key.id && h.fleet?.state === 'open')).toMatchObject({ state: 'closed', fleet: { by: 'replica-x' } }), { timeout: 2_000, interval: 5 });
+    await vi.waitFor(() => expect(seen.find((h) => h.target === key.id && h.fleet?.state === 'open')).toMatchObject({ state: 'closed', fleet: { by: 'replica-x' } }), { timeout: 5_000, interval: 5 });
 
     x.record(await ticket(x, cooling), { kind: 'cooldown', code: 'GW_ERR_UPSTREAM_RATE_LIMITED', cooldownMs: 5_000 });
-    await vi.waitFor(() => expect(seen.some((h) => h.target === cooling.id && h.fleet?.cooldownUntil !== null)).toBe(true), { timeout: 2_000, interval: 5 });
+    await vi.waitFor(() => expect(seen.some((h) => h.target === cooling.id && h.fleet?.cooldownUntil !== null)).toBe(true), { timeout: 5_000, interval: 5 });
     unsubscribe();
   });
 
