@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { RedisSettings } from '../config/schema.js';
 import type { FailureOrigin } from '../errors/gateway-error.js';
@@ -80,7 +80,9 @@ export class RedisHealthStore implements HealthStore {
       if (this.changes.listening) this.changes.publish({ ...health, fleet: this.fleetView(breaker.key.id, Date.now()) });
     });
     this.redis = connectRedis(settings);
-    this.subscriber = this.redis.duplicate() as Redis;
+    // This store subscribes again on every 'ready' (below, with its error handled); ioredis's own
+    // resubscription would race it and reject unhandled when the connection drops again at once.
+    this.subscriber = (this.redis instanceof Redis ? this.redis.duplicate({ autoResubscribe: false }) : this.redis.duplicate()) as Redis;
     this.redis.on('ready', () => this.onReady());
     this.redis.on('error', () => this.markDown('connection error'));
     this.redis.on('close', () => this.markDown('connection closed'));
