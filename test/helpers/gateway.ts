@@ -23,9 +23,8 @@ export interface TestGateway {
 /** Test-speed defaults: short timeouts and open times, so breaker and timeout tests run in milliseconds. */
 export const FAST_TIMEOUTS = { connectMs: 500, headersMs: 1_000, firstEventMs: 1_500, idleMs: 1_000, responseMs: 2_000, totalMs: 10_000 };
 
-/** A gateway (not listening yet) whose JSON log lines are kept, as the real process would write them. */
-export function gatewayWithLogs(config: GatewayConfig): { gateway: Gateway; logger: Logger; lines: string[] } {
-  const lines: string[] = [];
+/** A gateway (not listening yet) whose JSON log lines are kept in `lines`, as the real process would write them. */
+export function gatewayWithLogs(config: GatewayConfig, lines: string[] = []): { gateway: Gateway; logger: Logger; lines: string[] } {
   const sink = new Writable({
     write(chunk: Buffer, _encoding, callback) {
       lines.push(...chunk.toString('utf8').split('\n').filter(Boolean));

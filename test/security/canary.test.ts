@@ -13,19 +13,17 @@
 import { mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import type { AddressInfo } from 'node:net';
 import { gzipSync } from 'node:zlib';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { stringify } from 'yaml';
-import { createGateway, type Gateway } from '../../src/app.js';
+import type { Gateway } from '../../src/app.js';
 import { ConfigError, loadConfigFile } from '../../src/config/load.js';
-import { createLogger, SecretScrubber } from '../../src/observability/logger.js';
 import { ConfigReloader } from '../../src/reload.js';
 import { checkConfig } from '../../src/cli/check-config.js';
 import { anthropic, formatFrame, openai, type Dialect, type ManualExchange } from '../helpers/fake-upstream.js';
-import { FAST_TIMEOUTS } from '../helpers/gateway.js';
+import { FAST_TIMEOUTS, gatewayWithLogs } from '../helpers/gateway.js';
 import { freePort } from '../helpers/ports.js';
 import { startRedis, type TestRedis } from '../helpers/redis-server.js';
 import {
@@ -194,16 +192,7 @@ interface Started {
 
 /** A gateway as `switchyard --config FILE` starts it, its log lines captured into `lines`. */
 async function startFromFile(env: NodeJS.ProcessEnv, lines: string[]): Promise<Started> {
-  const config = loadConfigFile(configPath, env);
-  const sink = new Writable({
-    write(chunk: Buffer, _encoding, callback) {
-      lines.push(...chunk.toString('utf8').split('\n').filter(Boolean));
-      callback();
-    },
-  });
-  const scrubber = new SecretScrubber(config.secrets);
-  const logger = createLogger(config.server.logLevel, scrubber, sink);
-  const started = createGateway(config, logger, scrubber);
+  const { gateway: started, logger } = gatewayWithLogs(loadConfigFile(configPath, env), lines);
   await started.app.listen({ port: 0, host: '127.0.0.1' });
   return { gateway: started, reloader: new ConfigReloader(configPath, started, logger, () => {}, env), url: `http://127.0.0.1:${(started.app.server.address() as AddressInfo).port}` };
 }
