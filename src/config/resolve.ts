@@ -118,7 +118,7 @@ export function resolveConfig(file: ConfigFile, env: NodeJS.ProcessEnv): { confi
     if (exact && seenExact.has(route.match)) problems.push(`${formatPath(['routes', routeIndex, 'match'])}: "${route.match}" is already routed by an earlier route`);
     if (exact) seenExact.add(route.match);
     const targets: TargetSpec[] = [];
-    route.targets.forEach((target, targetIndex) => {
+    route.targets.forEach((target) => {
       const ref = typeof target === 'string' ? { provider: target } : target;
       const provider = providers.get(ref.provider);
       if (!provider) return; // reported by providerReferenceProblems
