@@ -1,11 +1,12 @@
 import { GatewayError } from '../errors/gateway-error.js';
+import type { RequestLifetime } from '../routing/request-context.js';
 
 /**
  * Requests still being answered, so shutdown can wait for them and then end the stragglers; and
  * the replica's cap on streaming answers, since each held stream costs memory and two sockets.
  */
 export class Inflight {
-  private readonly requests = new Set<AbortController>();
+  private readonly requests = new Set<RequestLifetime>();
   private streaming = 0;
   private idle: (() => void) | undefined;
 
@@ -15,7 +16,7 @@ export class Inflight {
    * Registers a request and returns its release. A stream over server.maxStreams is refused here,
    * before any provider is contacted, so the overload moves no breaker.
    */
-  add(controller: AbortController, stream: boolean): () => void {
+  add(request: RequestLifetime, stream: boolean): () => void {
     if (stream) {
       if (this.streaming >= this.maxStreams) {
         throw new GatewayError('GW_ERR_GATEWAY_OVERLOADED', `this gateway replica is serving its limit of ${this.maxStreams} concurrent streams (server.maxStreams); retry shortly`, {
@@ -24,10 +25,10 @@ export class Inflight {
       }
       this.streaming += 1;
     }
-    this.requests.add(controller);
+    this.requests.add(request);
     return () => {
       if (stream) this.streaming -= 1;
-      this.requests.delete(controller);
+      this.requests.delete(request);
       if (this.requests.size === 0) this.idle?.();
     };
   }
@@ -54,6 +55,6 @@ export class Inflight {
   }
 
   abortAll(reason: unknown): void {
-    for (const controller of this.requests) controller.abort(reason);
+    for (const request of this.requests) request.end(reason);
   }
 }

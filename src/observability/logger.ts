@@ -1,6 +1,10 @@
 import { pino, type Logger, type LoggerOptions } from 'pino';
 
-/** Header and field paths that never reach a log line, in both casings pino may see. */
+/**
+ * Header paths that never reach a log line, in both casings pino may see. No wildcard path: pino
+ * then redacts every object-valued field of every line (a tenth of the request log line's cost),
+ * and the configured keys themselves are scrubbed from every line by value anyway.
+ */
 const REDACT_PATHS = [
   'req.headers.authorization',
   'req.headers["x-api-key"]',
@@ -10,8 +14,6 @@ const REDACT_PATHS = [
   'headers["x-api-key"]',
   'headers.Authorization',
   'headers["X-Api-Key"]',
-  'apiKey',
-  '*.apiKey',
 ];
 
 /**
@@ -45,16 +47,28 @@ export function createLogger(level: string, scrubber: SecretScrubber, destinatio
     level,
     redact: { paths: REDACT_PATHS, censor: '[redacted]' },
     base: { pid: process.pid },
-    timestamp: pino.stdTimeFunctions.isoTime,
+    timestamp: isoTimestamp,
     hooks: { streamWrite: (line) => scrubber.scrub(line) },
   };
   return pino(options, destination ?? stdoutDestination());
 }
 
+let stampedMs = 0;
+let stamp = '';
+/** pino's ISO time field, formatted once per millisecond: at thousands of lines a second, most share one. */
+function isoTimestamp(): string {
+  const now = Date.now();
+  if (now !== stampedMs) {
+    stampedMs = now;
+    stamp = `,"time":"${new Date(now).toISOString()}"`;
+  }
+  return stamp;
+}
+
 /** A log reader slower than this much backlog loses lines rather than the gateway its memory. */
 const MAX_LOG_BACKLOG_BYTES = 16 * 1024 * 1024;
 /** Lines are written in batches of at least this many bytes … */
-const LOG_BATCH_BYTES = 4096;
+const LOG_BATCH_BYTES = 8 * 1024;
 /** … or after this long, so a quiet gateway's lines are not held. */
 const LOG_FLUSH_MS = 250;
 

@@ -1,18 +1,18 @@
 import type { GatewayError } from '../errors/gateway-error.js';
+import type { RequestLifetime } from './request-context.js';
 
 /**
  * The lifetime of one upstream attempt: its own AbortController (never shared with other
- * attempts, unlike opossum's), linked to the request's signal, plus the phase timer that aborts
+ * attempts, unlike opossum's), aborted when the request ends, plus the phase timer that aborts
  * it with the right timeout error. `signal.reason` always says why it ended.
  */
 export class AttemptScope {
   private readonly controller = new AbortController();
   private timer: NodeJS.Timeout | undefined;
-  private readonly onRequestAbort = () => this.abort(this.requestSignal.reason);
+  private readonly unwatch: () => void;
 
-  constructor(private readonly requestSignal: AbortSignal) {
-    if (requestSignal.aborted) this.controller.abort(requestSignal.reason);
-    else requestSignal.addEventListener('abort', this.onRequestAbort, { once: true });
+  constructor(request: RequestLifetime) {
+    this.unwatch = request.watch((reason) => this.abort(reason));
   }
 
   get signal(): AbortSignal {
@@ -48,13 +48,13 @@ export class AttemptScope {
   }
 
   /**
-   * Ends the attempt: timers cleared, request listener removed, and with `abortUpstream` the
+   * Ends the attempt: timers cleared, the request no longer watched, and with `abortUpstream` the
    * upstream request cancelled. An upstream that answered completely is left alone, so its
    * keep-alive connection can serve the next request.
    */
   dispose(abortUpstream: boolean): void {
     this.disarm();
-    this.requestSignal.removeEventListener('abort', this.onRequestAbort);
+    this.unwatch();
     if (abortUpstream) this.abort(ATTEMPT_OVER);
   }
 }

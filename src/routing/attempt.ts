@@ -40,7 +40,7 @@ export async function runAttempt(ctx: RequestContext, target: ResolvedTarget, tr
   const dialect = upstreamDialect(target.provider.spec, ctx.clientDialect);
   const rules = dialectRules(dialect);
   const classify: ClassifyContext = { target: target.id, dialect, cooldowns: target.spec.cooldowns, secrets: ctx.secrets };
-  const scope = new AttemptScope(ctx.signal);
+  const scope = new AttemptScope(ctx.lifetime);
   const started = performance.now();
   const timeout = (what: string) => () =>
     new GatewayError('GW_ERR_UPSTREAM_TIMEOUT', `${target.id}: ${what}`, { failure: { breaker: 'failure', origin: 'local', failover: true, retry: 'never' } });

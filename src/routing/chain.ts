@@ -1,11 +1,10 @@
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { RouteSpec } from '../config/resolve.js';
 import type { ErrorCode } from '../errors/codes.js';
 import { GatewayError } from '../errors/gateway-error.js';
 import type { AttemptTicket, HealthStore } from '../health/types.js';
 import { translatorFor } from '../translate/index.js';
 import { runAttempt, upstreamDialect, type Committed } from './attempt.js';
-import { ClientClosedError, type RequestContext } from './request-context.js';
+import { ClientClosedError, type RequestContext, type RequestLifetime } from './request-context.js';
 import type { BudgetGrant, Budgets } from './budgets.js';
 import type { ResolvedTarget, TargetDirectory } from './targets.js';
 
@@ -137,8 +136,8 @@ export async function runChain(ctx: RequestContext, route: RouteSpec, deps: Chai
           deps.health.record(admission.ticket, { kind: 'ignored', code: thrown.code });
           waitedOutRateLimit = true;
           failures.push(thrown);
-          if (await pause(failure.retryAfterMs!, ctx.signal)) continue;
-          throw new ChainFailure(abortReason(ctx.signal), attempts);
+          if (await pause(failure.retryAfterMs!, ctx.lifetime)) continue;
+          throw new ChainFailure(endReason(ctx.lifetime), attempts);
         }
         recordFailure(deps.health, admission.ticket, thrown);
         failures.push(thrown);
@@ -147,8 +146,8 @@ export async function runChain(ctx: RequestContext, route: RouteSpec, deps: Chai
         }
         if (backoff) {
           backoffRetries -= 1;
-          if (await pause(Math.random() * spec.retry.backoffMs, ctx.signal)) continue;
-          throw new ChainFailure(abortReason(ctx.signal), attempts);
+          if (await pause(Math.random() * spec.retry.backoffMs, ctx.lifetime)) continue;
+          throw new ChainFailure(endReason(ctx.lifetime), attempts);
         }
         break;
       }
@@ -168,17 +167,21 @@ function recordFailure(health: HealthStore, ticket: AttemptTicket, error: Gatewa
 }
 
 /** Waits unless the request ends first; false when it ended. */
-async function pause(ms: number, signal: AbortSignal): Promise<boolean> {
-  try {
-    await sleep(ms, undefined, { signal });
-    return true;
-  } catch {
-    return false;
-  }
+function pause(ms: number, request: RequestLifetime): Promise<boolean> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => {
+      unwatch();
+      resolve(true);
+    }, ms);
+    const unwatch = request.watch(() => {
+      clearTimeout(timer);
+      resolve(false);
+    });
+  });
 }
 
-function abortReason(signal: AbortSignal): GatewayError | ClientClosedError {
-  const reason: unknown = signal.reason;
+function endReason(request: RequestLifetime): GatewayError | ClientClosedError {
+  const reason: unknown = request.reason;
   return reason instanceof GatewayError || reason instanceof ClientClosedError ? reason : internalError(reason);
 }
 
