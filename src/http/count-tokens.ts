@@ -8,6 +8,7 @@ import { forwardedHeaders } from './forwarded-headers.js';
 import { checkModelAccess } from './auth-guard.js';
 import { checkCompletionBody } from './request-body.js';
 import { mapTransportError } from '../upstream/transport-errors.js';
+import { AbortNotice } from '../upstream/abort-notice.js';
 
 export interface CountTokensDeps {
   current: () => Runtime;
@@ -77,15 +78,15 @@ function counter(targets: ResolvedTarget[], health: HealthStore): ResolvedTarget
 async function countUpstream(target: ResolvedTarget, request: FastifyRequest, reply: FastifyReply, body: Record<string, unknown>, model: string): Promise<string> {
   const upstreamBody = target.model === model && request.rawBody !== undefined ? request.rawBody : JSON.stringify({ ...body, model: target.model });
   const prepared = target.provider.prepareCountTokens(upstreamBody, forwardedHeaders(request));
-  const controller = new AbortController();
-  const timer = setTimeout(() => controller.abort(new Error(`no answer within timeouts.headersMs (${target.spec.timeouts.headersMs} ms)`)), target.spec.timeouts.headersMs);
+  const notice = new AbortNotice();
+  const timer = setTimeout(() => notice.abort(new Error(`no answer within timeouts.headersMs (${target.spec.timeouts.headersMs} ms)`)), target.spec.timeouts.headersMs);
   const onClose = () => {
-    if (!reply.raw.writableFinished) controller.abort(new Error('the client left'));
+    if (!reply.raw.writableFinished) notice.abort(new Error('the client left'));
   };
   reply.raw.on('close', onClose);
   let answered = false;
   try {
-    const response = await target.provider.transport.send(prepared, { signal: controller.signal, connectTimeoutMs: target.spec.timeouts.connectMs });
+    const response = await target.provider.transport.send(prepared, { signal: notice, connectTimeoutMs: target.spec.timeouts.connectMs });
     answered = true;
     const text = await readBody(response.body);
     if (response.status !== 200) throw new CountFailure(`${target.id} answered ${response.status}`);
@@ -94,7 +95,7 @@ async function countUpstream(target: ResolvedTarget, request: FastifyRequest, re
     if (typeof tokens !== 'number' || !Number.isInteger(tokens) || tokens < 0) throw new CountFailure(`${target.id} answered without input_tokens`);
     return text;
   } catch (error) {
-    if (controller.signal.aborted) throw controller.signal.reason;
+    if (notice.aborted) throw notice.reason;
     // undici's own messages name the host it could not reach: the log gets the gateway's wording.
     throw error instanceof CountFailure ? error : mapTransportError(error, target.id, !answered);
   } finally {

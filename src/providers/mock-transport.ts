@@ -23,7 +23,8 @@ export class MockTransport implements Transport {
     private readonly random: () => number = Math.random,
   ) {}
 
-  async send(request: UpstreamRequest, { signal }: SendOptions): Promise<UpstreamResponse> {
+  async send(request: UpstreamRequest, options: SendOptions): Promise<UpstreamResponse> {
+    const signal = options.signal.toAbortSignal();
     const dialect: Dialect = request.url.endsWith('/v1/messages') ? 'anthropic' : 'openai';
     const body = JSON.parse(request.body) as { model?: unknown };
     const model = typeof body.model === 'string' ? body.model : 'mock';

@@ -1,13 +1,14 @@
 import type { GatewayError } from '../errors/gateway-error.js';
+import { AbortNotice } from '../upstream/abort-notice.js';
 import type { RequestLifetime } from './request-context.js';
 
 /**
- * The lifetime of one upstream attempt: its own AbortController (never shared with other
- * attempts, unlike opossum's), aborted when the request ends, plus the phase timer that aborts
+ * The lifetime of one upstream attempt: its own abort notice (never shared with other attempts,
+ * unlike opossum's AbortController), aborted when the request ends, plus the phase timer that aborts
  * it with the right timeout error. `signal.reason` always says why it ended.
  */
 export class AttemptScope {
-  private readonly controller = new AbortController();
+  private readonly notice = new AbortNotice();
   private timer: NodeJS.Timeout | undefined;
   private readonly unwatch: () => void;
 
@@ -15,8 +16,8 @@ export class AttemptScope {
     this.unwatch = request.watch((reason) => this.abort(reason));
   }
 
-  get signal(): AbortSignal {
-    return this.controller.signal;
+  get signal(): AbortNotice {
+    return this.notice;
   }
 
   /**
@@ -44,7 +45,7 @@ export class AttemptScope {
   }
 
   abort(reason: unknown): void {
-    if (!this.controller.signal.aborted) this.controller.abort(reason);
+    this.notice.abort(reason);
   }
 
   /**

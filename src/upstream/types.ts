@@ -1,3 +1,5 @@
+import type { AbortNotice } from './abort-notice.js';
+
 /** A fully prepared upstream call: where, with which headers, with which bytes. */
 export interface UpstreamRequest {
   url: string;
@@ -10,12 +12,12 @@ export interface UpstreamRequest {
 export interface UpstreamResponse {
   status: number;
   headers: Record<string, string | string[] | undefined>;
-  /** The body as it arrives; iterating it after the attempt's signal aborted throws. */
+  /** The body as it arrives; iterating it after the attempt was aborted throws. */
   body: AsyncIterable<Uint8Array>;
 }
 
 export interface SendOptions {
-  signal: AbortSignal;
+  signal: AbortNotice;
   connectTimeoutMs: number;
 }
 
