@@ -1,4 +1,4 @@
-// Preloaded (node --expose-gc --import) into the servers the bench measures, never in production:
+// Preloaded (node --expose-gc --import) into the servers the bench (and a memory test) measures, never in production:
 // on SIGUSR2 it writes the process's memory as it is, then after a full GC, to $MEMORY_PROBE_FILE.
 // The gap between RSS and heapUsed after GC is allocator slack, not retained objects.
 import { renameSync, writeFileSync } from 'node:fs';
@@ -6,8 +6,8 @@ import { renameSync, writeFileSync } from 'node:fs';
 const file = process.env.MEMORY_PROBE_FILE;
 const mb = (bytes) => bytes / 1024 / 1024;
 const snapshot = () => {
-  const { rss, heapUsed } = process.memoryUsage();
-  return { rssMb: mb(rss), heapUsedMb: mb(heapUsed) };
+  const { rss, heapUsed, arrayBuffers } = process.memoryUsage();
+  return { rssMb: mb(rss), heapUsedMb: mb(heapUsed), arrayBuffersMb: mb(arrayBuffers) };
 };
 
 if (file && typeof globalThis.gc === 'function') {

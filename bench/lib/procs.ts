@@ -27,6 +27,8 @@ export const memoryProbeFlags = ['--expose-gc', '--import', './bench/lib/memory-
 export interface Memory {
   rssMb: number;
   heapUsedMb: number;
+  /** Buffers and other ArrayBuffers, outside the V8 heap. */
+  arrayBuffersMb: number;
 }
 
 /** Asks a server started with memoryProbeFlags for its memory: as it is, then after a forced full GC. */

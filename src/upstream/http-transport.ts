@@ -1,3 +1,4 @@
+import { Readable } from 'node:stream';
 import { Agent } from 'undici';
 import type { SendOptions, Transport, UpstreamRequest, UpstreamResponse } from './types.js';
 
@@ -17,12 +18,16 @@ export class HttpTransport implements Transport {
 
   async send(request: UpstreamRequest, options: SendOptions): Promise<UpstreamResponse> {
     const { origin, path } = this.endpointOf(request.url);
+    const body = Buffer.from(request.body);
     const response = await this.agentFor(options.connectTimeoutMs).request({
       origin,
       path,
       method: 'POST',
-      headers: request.headers,
-      body: request.body,
+      // undici keeps the body it was given (and for a string its own Buffer copy too) until the answer
+      // ends. A stream may last minutes and agents send hundreds of KB per request, so a stream's body
+      // goes as a one-shot readable of declared length, let go once written.
+      headers: request.stream ? { ...request.headers, 'content-length': String(body.byteLength) } : request.headers,
+      body: request.stream ? writtenOnce(body) : body,
       signal: options.signal,
     });
     return { status: response.statusCode, headers: response.headers, body: response.body };
@@ -58,4 +63,16 @@ export class HttpTransport implements Transport {
     }
     return agent;
   }
+}
+
+/** A readable of the one body that lets it go once read (Readable.from would keep its array). */
+function writtenOnce(body: Buffer): Readable {
+  let unread: Buffer | undefined = body;
+  return new Readable({
+    read() {
+      const chunk = unread;
+      unread = undefined;
+      this.push(chunk ?? null);
+    },
+  });
 }
