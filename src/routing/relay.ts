@@ -64,8 +64,11 @@ export async function relayStream(commit: StreamCommit, options: RelayOptions, w
   }, options.keepaliveMs);
 
   try {
+    const headEnds = commit.head.some(isClientTerminal);
     await send(commit.head);
-    if (commit.head.some(isClientTerminal)) return { end: { kind: 'complete' }, error: undefined, ...tally() };
+    // Written: the caller keeps the commit to the end of the stream, but not its first events with it.
+    commit.head.length = 0;
+    if (headEnds) return { end: { kind: 'complete' }, error: undefined, ...tally() };
     scope.arm(options.idleMs, () => new GatewayError('GW_ERR_STREAM_IDLE_TIMEOUT', `${target} went silent for more than timeouts.idleMs; the answer is incomplete`), () => reading);
     for (;;) {
       let event: SseEvent | undefined;

@@ -1,10 +1,12 @@
 import { SseDecoder, type SseEvent } from '../sse/decoder.js';
 
+const NO_EVENTS: readonly SseEvent[] = [];
+
 /** Pulls SSE events from an upstream body one at a time, so reading follows the client's pace. */
 export class UpstreamEvents {
   private readonly iterator: AsyncIterator<Uint8Array>;
   private readonly decoder = new SseDecoder();
-  private queue: SseEvent[] = [];
+  private queue: readonly SseEvent[] = NO_EVENTS;
   private cursor = 0;
   private ended = false;
 
@@ -25,7 +27,13 @@ export class UpstreamEvents {
         this.queue = this.decoder.push(value);
       }
     }
-    return this.queue[this.cursor++];
+    const event = this.queue[this.cursor++];
+    // The batch is let go once handed out: a stream waiting for its next event then holds none it already passed on.
+    if (this.cursor === this.queue.length) {
+      this.queue = NO_EVENTS;
+      this.cursor = 0;
+    }
+    return event;
   }
 
   /** Reads and discards the rest of the body; `giveUp` runs (and should abort it) after `ms`. */
