@@ -1,5 +1,5 @@
 import { OPENAI_DONE } from '../dialects/openai.js';
-import type { TokenUsage } from '../dialects/usage.js';
+import type { StreamUsage, TokenUsage } from '../dialects/usage.js';
 import type { ErrorCode } from '../errors/codes.js';
 import { GatewayError } from '../errors/gateway-error.js';
 import type { StreamEnd } from '../health/types.js';
@@ -41,20 +41,10 @@ export interface RelayOptions {
 export async function relayStream(commit: StreamCommit, options: RelayOptions, write: (chunk: string) => Promise<void>): Promise<RelayOutcome> {
   const { events, scope, rules, classify, translator, usage } = commit;
   const target = classify.target;
-  let dropped = 0;
-  let count = 0;
+  // Counted in an object handed to module-level helpers rather than in closures made per stream:
+  // whatever a relay creates lives as long as its stream, a thousand times over.
+  const counts: Counts = { dropped: 0, events: 0 };
   let finished = false;
-  const tally = (): Tally => ({ dropped, events: count, tokens: usage.usage() });
-  const send = async (out: SseEvent[]) => {
-    for (const event of out) await write(encodeSseEvent(event));
-    count += out.length;
-  };
-  const failed = (code: ErrorCode, message: string, origin: 'local' | 'external' = 'local', cause?: GatewayError): RelayOutcome => ({
-    end: { kind: 'failed', origin, code },
-    // The in-band error keeps the kind of what happened: clients treat overload and rate limits differently (protocol.md §5.5).
-    error: new GatewayError(code, message, cause ? { status: inBandStatus(cause) } : {}),
-    ...tally(),
-  });
 
   // While the upstream is silent (a model thinking), keepalives stop clients and proxies from giving up on the stream.
   let reading = false;
@@ -65,10 +55,10 @@ export async function relayStream(commit: StreamCommit, options: RelayOptions, w
 
   try {
     const headEnds = commit.head.some(isClientTerminal);
-    await send(commit.head);
+    await send(write, commit.head, counts);
     // Written: the caller keeps the commit to the end of the stream, but not its first events with it.
     commit.head.length = 0;
-    if (headEnds) return { end: { kind: 'complete' }, error: undefined, ...tally() };
+    if (headEnds) return complete(counts, usage);
     scope.arm(options.idleMs, () => new GatewayError('GW_ERR_STREAM_IDLE_TIMEOUT', `${target} went silent for more than timeouts.idleMs; the answer is incomplete`), () => reading);
     for (;;) {
       let event: SseEvent | undefined;
@@ -77,29 +67,29 @@ export async function relayStream(commit: StreamCommit, options: RelayOptions, w
         event = await events.next();
         reading = false;
       } catch (error) {
-        if (scope.signal.aborted) return endedBy(scope.signal.reason, tally());
-        if (error instanceof SseFramingError) return failed('GW_ERR_STREAM_INTERRUPTED', `${target}: ${error.message}; the answer is incomplete`, 'external');
-        return failed('GW_ERR_STREAM_INTERRUPTED', `the connection to ${target} was lost; the answer is incomplete`);
+        if (scope.signal.aborted) return endedBy(scope.signal.reason, counts, usage);
+        if (error instanceof SseFramingError) return failed(counts, usage, 'GW_ERR_STREAM_INTERRUPTED', `${target}: ${error.message}; the answer is incomplete`, 'external');
+        return failed(counts, usage, 'GW_ERR_STREAM_INTERRUPTED', `the connection to ${target} was lost; the answer is incomplete`);
       }
       scope.refresh();
       keepalive.refresh();
       if (!event) {
-        if (!finished) return failed('GW_ERR_STREAM_INTERRUPTED', `${target} ended the stream before the answer was complete`, 'external');
-        await send(translator.end());
-        return { end: { kind: 'complete' }, error: undefined, ...tally() };
+        if (!finished) return failed(counts, usage, 'GW_ERR_STREAM_INTERRUPTED', `${target} ended the stream before the answer was complete`, 'external');
+        await send(write, translator.end(), counts);
+        return complete(counts, usage);
       }
       let parsed: unknown;
       try {
         parsed = rules.parseEvent(event);
       } catch {
-        dropped += 1;
+        counts.dropped += 1;
         continue;
       }
       usage.observe(parsed);
       const meaning = rules.eventMeaning(event, parsed);
       if (meaning === 'error') {
         const cause = classifyInBandError(rules.errorInfo(parsed), classify);
-        return failed('GW_ERR_STREAM_INTERRUPTED', `${cause.message} after the answer had started; the answer is incomplete`, 'external', cause);
+        return failed(counts, usage, 'GW_ERR_STREAM_INTERRUPTED', `${cause.message} after the answer had started; the answer is incomplete`, 'external', cause);
       }
       if (meaning === 'finish') finished = true;
       let translated: SseEvent[];
@@ -107,17 +97,17 @@ export async function relayStream(commit: StreamCommit, options: RelayOptions, w
         translated = translator.event(event, parsed);
       } catch (error) {
         // A translator that finds the answer unusable (a provider's give-up finish reason) ends it like an error event.
-        if (error instanceof GatewayError) return failed('GW_ERR_STREAM_INTERRUPTED', error.message, 'external', error);
+        if (error instanceof GatewayError) return failed(counts, usage, 'GW_ERR_STREAM_INTERRUPTED', error.message, 'external', error);
         throw error;
       }
-      await send(translated);
+      await send(write, translated, counts);
       // A translator may end the client's stream before the upstream's end marker (A→O: message_stop on
       // OpenAI's usage chunk). Nothing may follow it, so a provider stalling after that is not waited for.
-      if (meaning === 'terminal' || translated.some(isClientTerminal)) return { end: { kind: 'complete' }, error: undefined, ...tally() };
+      if (meaning === 'terminal' || translated.some(isClientTerminal)) return complete(counts, usage);
     }
   } catch (error) {
     // write() failed: the client is gone or the gateway is ending the stream.
-    return endedBy(scope.signal.aborted ? scope.signal.reason : error, tally());
+    return endedBy(scope.signal.aborted ? scope.signal.reason : error, counts, usage);
   } finally {
     clearTimeout(keepalive);
     scope.disarm();
@@ -153,13 +143,36 @@ function inBandStatus(cause: GatewayError): number {
   return 502;
 }
 
-type Tally = Pick<RelayOutcome, 'dropped' | 'events' | 'tokens'>;
+/** What a relay counts as it goes: events written to the client, and unparsable ones dropped. */
+interface Counts {
+  dropped: number;
+  events: number;
+}
 
-function endedBy(reason: unknown, tally: Tally): RelayOutcome {
+/** Writes events in order; they count once all are written. */
+async function send(write: (chunk: string) => Promise<void>, out: SseEvent[], counts: Counts): Promise<void> {
+  for (const event of out) await write(encodeSseEvent(event));
+  counts.events += out.length;
+}
+
+function outcome(end: StreamEnd, error: GatewayError | undefined, counts: Counts, usage: StreamUsage): RelayOutcome {
+  return { end, error, dropped: counts.dropped, events: counts.events, tokens: usage.usage() };
+}
+
+function complete(counts: Counts, usage: StreamUsage): RelayOutcome {
+  return outcome({ kind: 'complete' }, undefined, counts, usage);
+}
+
+function failed(counts: Counts, usage: StreamUsage, code: ErrorCode, message: string, origin: 'local' | 'external' = 'local', cause?: GatewayError): RelayOutcome {
+  // The in-band error keeps the kind of what happened: clients treat overload and rate limits differently (protocol.md §5.5).
+  return outcome({ kind: 'failed', origin, code }, new GatewayError(code, message, cause ? { status: inBandStatus(cause) } : {}), counts, usage);
+}
+
+function endedBy(reason: unknown, counts: Counts, usage: StreamUsage): RelayOutcome {
   if (reason instanceof GatewayError && reason.code === 'GW_ERR_STREAM_IDLE_TIMEOUT') {
-    return { end: { kind: 'failed', origin: 'local', code: reason.code }, error: reason, ...tally };
+    return outcome({ kind: 'failed', origin: 'local', code: reason.code }, reason, counts, usage);
   }
-  if (reason instanceof GatewayError) return { end: { kind: 'ignored' }, error: reason, ...tally };
-  if (reason instanceof ClientClosedError) return { end: { kind: 'ignored' }, error: undefined, ...tally };
-  return { end: { kind: 'ignored' }, error: new GatewayError('GW_ERR_INTERNAL', 'internal gateway error', { cause: reason }), ...tally };
+  if (reason instanceof GatewayError) return outcome({ kind: 'ignored' }, reason, counts, usage);
+  if (reason instanceof ClientClosedError) return outcome({ kind: 'ignored' }, undefined, counts, usage);
+  return outcome({ kind: 'ignored' }, new GatewayError('GW_ERR_INTERNAL', 'internal gateway error', { cause: reason }), counts, usage);
 }
