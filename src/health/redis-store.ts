@@ -1,11 +1,11 @@
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { RedisSettings } from '../config/schema.js';
 import type { FailureOrigin } from '../errors/gateway-error.js';
 import { Feed } from '../observability/feed.js';
 import { BreakerSet } from './breaker-set.js';
 import { healthChannel, replicaKeys, targetKeys } from './keys.js';
-import { connectRedis, type RedisConnection } from './redis-client.js';
+import { connectRedis, ioredis, type RedisConnection } from './redis-client.js';
 import type { TargetBreaker } from './target-breaker.js';
 import type { Admission, AttemptOutcome, AttemptTicket, FleetTargetState, HealthStore, ReplicaInfo, StoreStatus, StreamEnd, TargetHealth, TargetKey } from './types.js';
 
@@ -82,7 +82,7 @@ export class RedisHealthStore implements HealthStore {
     this.redis = connectRedis(settings);
     // This store subscribes again on every 'ready' (below, with its error handled); ioredis's own
     // resubscription would race it and reject unhandled when the connection drops again at once.
-    this.subscriber = (this.redis instanceof Redis ? this.redis.duplicate({ autoResubscribe: false }) : this.redis.duplicate()) as Redis;
+    this.subscriber = (this.redis instanceof ioredis().Redis ? this.redis.duplicate({ autoResubscribe: false }) : this.redis.duplicate()) as Redis;
     this.redis.on('ready', () => this.onReady());
     this.redis.on('error', () => this.markDown('connection error'));
     this.redis.on('close', () => this.markDown('connection closed'));
