@@ -1,30 +1,53 @@
+import { Readable } from 'node:stream';
 import { SseDecoder, type SseEvent } from '../sse/decoder.js';
 
 const NO_EVENTS: readonly SseEvent[] = [];
 
-/** Pulls SSE events from an upstream body one at a time, so reading follows the client's pace. */
+/**
+ * Pulls SSE events from an upstream body one at a time, so reading follows the client's pace.
+ *
+ * A Node stream (undici's body) is read with read() and one listener, not with its async iterator:
+ * that iterator is an async generator plus the half-dozen listeners and closures of
+ * stream.finished(), about 1.3 KB more for every open stream. What it reports is kept: the stream's
+ * error, a clean end, or a premature close.
+ */
 export class UpstreamEvents {
-  private readonly iterator: AsyncIterator<Uint8Array>;
+  private readonly body: Readable | undefined;
+  /** Any other body (the mock provider's generators). */
+  private readonly iterator: AsyncIterator<Uint8Array> | undefined;
+  /** Resolves the read waiting for the body to have data, end, fail or close. */
+  private waiting: (() => void) | undefined;
+  private readonly wake = () => {
+    const waiting = this.waiting;
+    this.waiting = undefined;
+    waiting?.();
+  };
   private readonly decoder = new SseDecoder();
   private queue: readonly SseEvent[] = NO_EVENTS;
   private cursor = 0;
   private ended = false;
 
   constructor(body: AsyncIterable<Uint8Array>) {
-    this.iterator = body[Symbol.asyncIterator]();
+    if (body instanceof Readable) {
+      this.body = body;
+      // 'error' is listened to as long as the body lives: an abort after the relay stopped reading must not crash the process.
+      for (const event of ['readable', 'end', 'error', 'close']) body.on(event, this.wake);
+    } else {
+      this.iterator = body[Symbol.asyncIterator]();
+    }
   }
 
   /** The next event, or undefined at the end of the body. Throws transport and framing errors. */
   async next(): Promise<SseEvent | undefined> {
     while (this.cursor >= this.queue.length) {
       if (this.ended) return undefined;
-      const { value, done } = await this.iterator.next();
+      const chunk = await this.read();
       this.cursor = 0;
-      if (done) {
+      if (chunk === undefined) {
         this.ended = true;
         this.queue = this.decoder.end();
       } else {
-        this.queue = this.decoder.push(value);
+        this.queue = this.decoder.push(chunk);
       }
     }
     const event = this.queue[this.cursor++];
@@ -40,7 +63,7 @@ export class UpstreamEvents {
   async drain(ms: number, giveUp: () => void): Promise<void> {
     const timer = setTimeout(giveUp, ms);
     try {
-      while (!(await this.iterator.next()).done);
+      while ((await this.read()) !== undefined);
     } catch {
       // aborted by giveUp, or the connection dropped: either way there is nothing left to read
     } finally {
@@ -48,8 +71,33 @@ export class UpstreamEvents {
     }
   }
 
-  /** Stops reading; the caller aborts the request, this releases the iterator. */
+  /** Stops reading; the caller aborts the request, this releases the body. */
   close(): void {
-    void this.iterator.return?.().catch(() => {});
+    if (this.body) this.body.destroy();
+    else void this.iterator!.return?.().catch(() => {});
   }
+
+  /** The next chunk of the body, undefined at its end; throws what broke it. */
+  private async read(): Promise<Uint8Array | undefined> {
+    const body = this.body;
+    if (!body) {
+      const { value, done } = await this.iterator!.next();
+      return done ? undefined : value;
+    }
+    for (;;) {
+      const chunk = body.destroyed ? null : (body.read() as Uint8Array | null);
+      if (chunk !== null) return chunk;
+      if (body.errored) throw body.errored;
+      if (body.readableEnded) return undefined;
+      if (body.destroyed) throw prematureClose();
+      await new Promise<void>((resolve) => {
+        this.waiting = resolve;
+      });
+    }
+  }
+}
+
+/** What stream.finished() reports for a body closed before its end. */
+function prematureClose(): Error {
+  return Object.assign(new Error('Premature close'), { code: 'ERR_STREAM_PREMATURE_CLOSE' });
 }
