@@ -41,7 +41,12 @@ export class UpstreamEvents {
   async next(): Promise<SseEvent | undefined> {
     while (this.cursor >= this.queue.length) {
       if (this.ended) return undefined;
-      const chunk = await this.read();
+      // A Node body is waited for here rather than in read(): one suspended call per open stream, not two.
+      const chunk = this.body ? this.take(this.body) : await this.read();
+      if (chunk === null) {
+        await this.arrival();
+        continue;
+      }
       this.cursor = 0;
       if (chunk === undefined) {
         this.ended = true;
@@ -84,16 +89,26 @@ export class UpstreamEvents {
       const { value, done } = await this.iterator!.next();
       return done ? undefined : value;
     }
-    for (;;) {
-      const chunk = body.destroyed ? null : (body.read() as Uint8Array | null);
-      if (chunk !== null) return chunk;
-      if (body.errored) throw body.errored;
-      if (body.readableEnded) return undefined;
-      if (body.destroyed) throw prematureClose();
-      await new Promise<void>((resolve) => {
-        this.waiting = resolve;
-      });
-    }
+    let chunk: Uint8Array | undefined | null;
+    while ((chunk = this.take(body)) === null) await this.arrival();
+    return chunk;
+  }
+
+  /** A Node body's next chunk if it has one now, undefined at its end, null when it must be waited for; throws what broke it. */
+  private take(body: Readable): Uint8Array | undefined | null {
+    const chunk = body.destroyed ? null : (body.read() as Uint8Array | null);
+    if (chunk !== null) return chunk;
+    if (body.errored) throw body.errored;
+    if (body.readableEnded) return undefined;
+    if (body.destroyed) throw prematureClose();
+    return null;
+  }
+
+  /** Resolves once a Node body has data, ends, fails or closes. */
+  private arrival(): Promise<void> {
+    return new Promise((resolve) => {
+      this.waiting = resolve;
+    });
   }
 }
 
