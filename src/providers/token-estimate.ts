@@ -28,6 +28,19 @@ export const TOKEN_ESTIMATE = {
 
 const isRecord = (value: unknown): value is Record<string, unknown> => value !== null && typeof value === 'object' && !Array.isArray(value);
 
+/** Chinese, Japanese and Korean code units (kana, ideographs, Hangul syllables, CJK punctuation, full-width forms). */
+function isCjk(c: number): boolean {
+  return (
+    (c >= 0x3040 && c <= 0x30ff) || // kana
+    (c >= 0x3400 && c <= 0x4dbf) || // CJK extension A
+    (c >= 0x4e00 && c <= 0x9fff) || // CJK unified ideographs
+    (c >= 0xac00 && c <= 0xd7af) || // Hangul syllables
+    (c >= 0xf900 && c <= 0xfaff) || // CJK compatibility ideographs
+    (c >= 0x3000 && c <= 0x303f) || // CJK punctuation
+    (c >= 0xff00 && c <= 0xffef) // full-width forms
+  );
+}
+
 /** Counts characters by script in one pass (no allocation). */
 function textTokens(text: string): number {
   let latin = 0;
@@ -36,24 +49,42 @@ function textTokens(text: string): number {
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i);
     if (c < 0x80) latin += 1;
-    else if (
-      (c >= 0x3040 && c <= 0x30ff) || // kana
-      (c >= 0x3400 && c <= 0x4dbf) || // CJK extension A
-      (c >= 0x4e00 && c <= 0x9fff) || // CJK unified ideographs
-      (c >= 0xac00 && c <= 0xd7af) || // Hangul syllables
-      (c >= 0xf900 && c <= 0xfaff) || // CJK compatibility ideographs
-      (c >= 0x3000 && c <= 0x303f) || // CJK punctuation
-      (c >= 0xff00 && c <= 0xffef) // full-width forms
-    )
-      cjk += 1;
+    else if (isCjk(c)) cjk += 1;
     else other += 1;
   }
+  return scriptTokens(latin, cjk, other);
+}
+
+function scriptTokens(latin: number, cjk: number, other: number): number {
   return latin / TOKEN_ESTIMATE.latinCharsPerToken + cjk / TOKEN_ESTIMATE.cjkCharsPerToken + other / TOKEN_ESTIMATE.otherCharsPerToken;
 }
 
 /** Estimated tokens of a plain text (0 for the empty string). */
 export function estimateTextTokens(text: string): number {
   return text === '' ? 0 : Math.max(1, Math.ceil(textTokens(text)));
+}
+
+/**
+ * estimateTextTokens() of a text that arrives in pieces (a streamed answer), without keeping the
+ * text: only its characters are counted, by script, so the figure is the same as for the pieces joined.
+ */
+export class TextTokenTally {
+  private latin = 0;
+  private cjk = 0;
+  private other = 0;
+
+  add(text: string): void {
+    for (let i = 0; i < text.length; i++) {
+      const c = text.charCodeAt(i);
+      if (c < 0x80) this.latin += 1;
+      else if (isCjk(c)) this.cjk += 1;
+      else this.other += 1;
+    }
+  }
+
+  tokens(): number {
+    return this.latin + this.cjk + this.other === 0 ? 0 : Math.max(1, Math.ceil(scriptTokens(this.latin, this.cjk, this.other)));
+  }
 }
 
 /** Pages of a base64 PDF: its page objects, read without decoding more than needed. */

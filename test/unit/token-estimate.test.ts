@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { estimateInputTokens, estimateTextTokens, TOKEN_ESTIMATE } from '../../src/providers/token-estimate.js';
+import { estimateInputTokens, estimateTextTokens, TextTokenTally, TOKEN_ESTIMATE } from '../../src/providers/token-estimate.js';
 
 const user = (content: unknown) => ({ model: 'm', messages: [{ role: 'user', content }] });
 const overhead = TOKEN_ESTIMATE.perMessageTokens;
@@ -14,6 +14,21 @@ describe('estimateTextTokens', () => {
     expect(estimateTextTokens('한'.repeat(15))).toBe(10);
     expect(estimateTextTokens('ж'.repeat(300))).toBe(100);
     expect(estimateTextTokens(`${'x'.repeat(35)}${'网'.repeat(15)}`)).toBe(20);
+  });
+});
+
+describe('TextTokenTally', () => {
+  it('estimates a text given in pieces as estimateTextTokens() does the pieces joined', () => {
+    const texts = ['', 'a', 'x'.repeat(349), `${'x'.repeat(35)}${'网'.repeat(15)}`, 'Grüße, 世界 🚀 and ж', 'こんにちは'.repeat(7) + ' 한 '.repeat(5)];
+    for (const text of texts) {
+      for (const size of [1, 2, 3, 7]) {
+        const tally = new TextTokenTally();
+        // Pieces by UTF-16 code unit: a surrogate pair may be split, as a stream's deltas never do but could.
+        for (let i = 0; i < text.length; i += size) tally.add(text.slice(i, i + size));
+        expect(tally.tokens(), `${JSON.stringify(text)} in pieces of ${size}`).toBe(estimateTextTokens(text));
+      }
+    }
+    expect(new TextTokenTally().tokens()).toBe(0);
   });
 });
 

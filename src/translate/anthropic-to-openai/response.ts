@@ -47,7 +47,7 @@ export function anthropicMessage(upstreamBody: string, state: RequestState): str
   if ('error' in finish) throw incompleteAnswer(model, choice.finish_reason);
 
   const outputChars = thinking + text + content.map((block) => (block.type === 'tool_use' ? JSON.stringify(block.input) : '')).join('');
-  const usage = anthropicUsageFromOpenai(completion.usage ?? choice.usage) ?? estimatedUsage(state.inputEstimate, outputChars);
+  const usage = anthropicUsageFromOpenai(completion.usage ?? choice.usage) ?? estimatedUsage(state.inputEstimate, estimateTextTokens(outputChars));
   return JSON.stringify({
     id,
     type: 'message',
@@ -71,8 +71,9 @@ export function incompleteAnswer(model: string, finishReason: unknown): GatewayE
   });
 }
 
-export function estimatedUsage(inputEstimate: number, outputText: string): FullAnthropicUsage {
-  return { input_tokens: inputEstimate, output_tokens: estimateTextTokens(outputText), cache_read_input_tokens: 0, cache_creation_input_tokens: 0 };
+/** Usage from the gateway's own estimates, for a provider that reports none. */
+export function estimatedUsage(inputEstimate: number, outputTokens: number): FullAnthropicUsage {
+  return { input_tokens: inputEstimate, output_tokens: outputTokens, cache_read_input_tokens: 0, cache_creation_input_tokens: 0 };
 }
 
 /** Anthropic's field order. */

@@ -1,4 +1,5 @@
 import { isObject } from '../../dialects/json.js';
+import { TextTokenTally } from '../../providers/token-estimate.js';
 import { OPENAI_DONE } from '../../dialects/openai.js';
 import type { SseEvent } from '../../sse/decoder.js';
 import { anthropicFinish } from '../shared/stop-reasons.js';
@@ -54,8 +55,12 @@ export class AnthropicStreamFromOpenai implements StreamTranslator {
   private refused = false;
   private finishReason: string | null = null;
   private usage: FullAnthropicUsage | undefined;
-  /** Everything generated, for an output estimate when the provider reports no usage. */
-  private generated = '';
+  /**
+   * The output estimate for a provider that reports no usage: the characters generated, counted
+   * as they go by rather than the text kept to the end (a long answer is hundreds of kilobytes per
+   * open stream, most of it in the one-per-delta links of a concatenated string).
+   */
+  private readonly generated = new TextTokenTally();
   private readonly splitter: InlineThinkSplitter | undefined;
 
   constructor(private readonly state: RequestState) {
@@ -147,7 +152,7 @@ export class AnthropicStreamFromOpenai implements StreamTranslator {
     }
     const delta = kind === 'text' ? { type: 'text_delta', text } : { type: 'thinking_delta', thinking: text };
     this.emit('content_block_delta', { index: this.open!.index, delta });
-    this.generated += text;
+    this.generated.add(text);
   }
 
   private closeOpen(): void {
@@ -235,7 +240,7 @@ export class AnthropicStreamFromOpenai implements StreamTranslator {
     if (rest === '') return;
     call.sent = call.args.length;
     this.emit('content_block_delta', { index: call.block!, delta: { type: 'input_json_delta', partial_json: rest } });
-    this.generated += rest;
+    this.generated.add(rest);
   }
 
   /** Closes everything, flushes waiting calls (start, one delta, stop), then the final message_delta and message_stop. */
@@ -252,7 +257,7 @@ export class AnthropicStreamFromOpenai implements StreamTranslator {
       this.fail(finish.error, `${this.model} stopped with finish_reason "${String(this.finishReason)}"; the answer is incomplete`);
       return;
     }
-    const usage = this.usage ?? estimatedUsage(this.state.inputEstimate, this.generated);
+    const usage = this.usage ?? estimatedUsage(this.state.inputEstimate, this.generated.tokens());
     this.emit('message_delta', { delta: { stop_reason: finish.stopReason, stop_sequence: null }, usage: usageFields(usage) });
     this.emit('message_stop', {});
     this.finished = true;
