@@ -344,7 +344,8 @@ describe('RedisHealthStore: two stores on one Redis are two replicas of a fleet'
 
   it("x's open denies y without an attempt of y's; one probe between them; its success closes both", async () => {
     const [x, y] = await pair(redis.url);
-    const key = target();
+    // Open long enough for y to see it open: on a loaded machine pub/sub and a stalled event loop took over 200 ms.
+    const key = target({ openMs: 1_000, maxOpenMs: 8_000 });
     x.register(key);
     y.register(key);
     await trip(x, key);
