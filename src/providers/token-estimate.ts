@@ -41,50 +41,43 @@ function isCjk(c: number): boolean {
   );
 }
 
-/** Counts characters by script in one pass (no allocation). */
-function textTokens(text: string): number {
-  let latin = 0;
-  let cjk = 0;
-  let other = 0;
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i);
-    if (c < 0x80) latin += 1;
-    else if (isCjk(c)) cjk += 1;
-    else other += 1;
-  }
-  return scriptTokens(latin, cjk, other);
-}
-
-function scriptTokens(latin: number, cjk: number, other: number): number {
-  return latin / TOKEN_ESTIMATE.latinCharsPerToken + cjk / TOKEN_ESTIMATE.cjkCharsPerToken + other / TOKEN_ESTIMATE.otherCharsPerToken;
-}
-
-/** Estimated tokens of a plain text (0 for the empty string). */
-export function estimateTextTokens(text: string): number {
-  return text === '' ? 0 : Math.max(1, Math.ceil(textTokens(text)));
-}
-
 /**
- * estimateTextTokens() of a text that arrives in pieces (a streamed answer), without keeping the
- * text: only its characters are counted, by script, so the figure is the same as for the pieces joined.
+ * Characters counted by script, as text goes by: a whole text for the input estimate, or a streamed
+ * answer piece by piece without keeping it (the figure is the same as for the pieces joined).
  */
 export class TextTokenTally {
   private latin = 0;
   private cjk = 0;
   private other = 0;
 
-  add(text: string): void {
+  add(text: string): this {
     for (let i = 0; i < text.length; i++) {
       const c = text.charCodeAt(i);
       if (c < 0x80) this.latin += 1;
       else if (isCjk(c)) this.cjk += 1;
       else this.other += 1;
     }
+    return this;
   }
 
-  tokens(): number {
-    return this.latin + this.cjk + this.other === 0 ? 0 : Math.max(1, Math.ceil(scriptTokens(this.latin, this.cjk, this.other)));
+  /** Fractional tokens, for sums of many parts. */
+  fraction(): number {
+    return this.latin / TOKEN_ESTIMATE.latinCharsPerToken + this.cjk / TOKEN_ESTIMATE.cjkCharsPerToken + this.other / TOKEN_ESTIMATE.otherCharsPerToken;
   }
+
+  /** Whole tokens, at least 1 for any text (0 for none). */
+  tokens(): number {
+    return this.latin + this.cjk + this.other === 0 ? 0 : Math.max(1, Math.ceil(this.fraction()));
+  }
+}
+
+function textTokens(text: string): number {
+  return new TextTokenTally().add(text).fraction();
+}
+
+/** Estimated tokens of a plain text (0 for the empty string). */
+export function estimateTextTokens(text: string): number {
+  return new TextTokenTally().add(text).tokens();
 }
 
 /** Pages of a base64 PDF: its page objects, read without decoding more than needed. */
