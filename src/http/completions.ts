@@ -10,7 +10,8 @@ import type { RecentFailovers } from '../observability/recent-failovers.js';
 import { forAnthropicClient } from '../providers/context-length.js';
 import { ChainFailure, runChain, type AttemptRecord } from '../routing/chain.js';
 import { relayStream, releaseUpstream } from '../routing/relay.js';
-import { ClientClosedError, RequestLifetime, type RequestContext } from '../routing/request-context.js';
+import { ClientClosedError, type RequestContext } from '../routing/request-context.js';
+import { AbortNotice } from '../upstream/abort-notice.js';
 import type { Runtime } from '../runtime.js';
 import { forwardedHeaders } from './forwarded-headers.js';
 import { reservedTokens } from '../routing/budgets.js';
@@ -77,10 +78,10 @@ export function completionHandler(dialect: Dialect, deps: CompletionDeps) {
     // The consumer's budget and a target's may both ask; a long conversation is walked once.
     const reserve = () => (reserved ??= reservedTokens(clientRequest));
     // The replica's stream cap first: a refused stream must not spend its consumer's budget.
-    const lifetime = new RequestLifetime();
+    const lifetime = new AbortNotice();
     const done = deps.inflight.add(lifetime, stream);
     const onClose = () => {
-      if (!reply.raw.writableFinished) lifetime.end(new ClientClosedError());
+      if (!reply.raw.writableFinished) lifetime.abort(new ClientClosedError());
     };
     reply.raw.on('close', onClose);
     const leave = () => {
@@ -102,7 +103,7 @@ export function completionHandler(dialect: Dialect, deps: CompletionDeps) {
     }
     // A request that ends without an answer costs its consumer no tokens; undefined (no usage reported) keeps the estimate.
     let usedTokens: number | undefined = 0;
-    const deadline = setTimeout(() => lifetime.end(new GatewayError('GW_ERR_REQ_DEADLINE', `the request ran past timeouts.totalMs (${route.totalMs} ms)`)), route.totalMs);
+    const deadline = setTimeout(() => lifetime.abort(new GatewayError('GW_ERR_REQ_DEADLINE', `the request ran past timeouts.totalMs (${route.totalMs} ms)`)), route.totalMs);
 
     const ctx: RequestContext = {
       id: request.id,

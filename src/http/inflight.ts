@@ -1,12 +1,12 @@
 import { GatewayError } from '../errors/gateway-error.js';
-import type { RequestLifetime } from '../routing/request-context.js';
+import type { AbortNotice } from '../upstream/abort-notice.js';
 
 /**
  * Requests still being answered, so shutdown can wait for them and then end the stragglers; and
  * the replica's cap on streaming answers, since each held stream costs memory and two sockets.
  */
 export class Inflight {
-  private readonly requests = new Set<RequestLifetime>();
+  private readonly requests = new Set<AbortNotice>();
   private streaming = 0;
   private idle: (() => void) | undefined;
 
@@ -16,7 +16,7 @@ export class Inflight {
    * Registers a request and returns its release. A stream over server.maxStreams is refused here,
    * before any provider is contacted, so the overload moves no breaker.
    */
-  add(request: RequestLifetime, stream: boolean): () => void {
+  add(request: AbortNotice, stream: boolean): () => void {
     if (stream) {
       if (this.streaming >= this.maxStreams) {
         throw new GatewayError('GW_ERR_GATEWAY_OVERLOADED', `this gateway replica is serving its limit of ${this.maxStreams} concurrent streams (server.maxStreams); retry shortly`, {
@@ -55,6 +55,6 @@ export class Inflight {
   }
 
   abortAll(reason: unknown): void {
-    for (const request of this.requests) request.end(reason);
+    for (const request of this.requests) request.abort(reason);
   }
 }

@@ -1,6 +1,5 @@
 import type { GatewayError } from '../errors/gateway-error.js';
 import { AbortNotice } from '../upstream/abort-notice.js';
-import type { RequestLifetime } from './request-context.js';
 
 /**
  * The lifetime of one upstream attempt: its own abort notice (never shared with other attempts,
@@ -12,7 +11,7 @@ export class AttemptScope {
   private timer: NodeJS.Timeout | undefined;
   private readonly unwatch: () => void;
 
-  constructor(request: RequestLifetime) {
+  constructor(request: AbortNotice) {
     this.unwatch = request.watch((reason) => this.abort(reason));
   }
 

@@ -4,7 +4,8 @@ import { GatewayError } from '../errors/gateway-error.js';
 import type { AttemptTicket, HealthStore } from '../health/types.js';
 import { translatorFor } from '../translate/index.js';
 import { runAttempt, upstreamDialect, type Committed } from './attempt.js';
-import { ClientClosedError, type RequestContext, type RequestLifetime } from './request-context.js';
+import type { AbortNotice } from '../upstream/abort-notice.js';
+import { ClientClosedError, type RequestContext } from './request-context.js';
 import type { BudgetGrant, Budgets } from './budgets.js';
 import type { ResolvedTarget, TargetDirectory } from './targets.js';
 
@@ -167,7 +168,7 @@ function recordFailure(health: HealthStore, ticket: AttemptTicket, error: Gatewa
 }
 
 /** Waits unless the request ends first; false when it ended. */
-function pause(ms: number, request: RequestLifetime): Promise<boolean> {
+function pause(ms: number, request: AbortNotice): Promise<boolean> {
   return new Promise((resolve) => {
     const timer = setTimeout(() => {
       unwatch();
@@ -180,7 +181,7 @@ function pause(ms: number, request: RequestLifetime): Promise<boolean> {
   });
 }
 
-function endReason(request: RequestLifetime): GatewayError | ClientClosedError {
+function endReason(request: AbortNotice): GatewayError | ClientClosedError {
   const reason: unknown = request.reason;
   return reason instanceof GatewayError || reason instanceof ClientClosedError ? reason : internalError(reason);
 }
