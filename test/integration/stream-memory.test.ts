@@ -6,7 +6,7 @@
  * discards each body, answers one event and holds the stream open.
  */
 import { once } from 'node:events';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -14,17 +14,13 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { probeMemory } from '../../bench/lib/procs.js';
 import { isListening, spawnGateway, type GatewayProcess } from '../helpers/gateway-process.js';
 import { freePort } from '../helpers/ports.js';
 
 const STREAMS = 6;
 const BODY_BYTES = 6 * 1024 * 1024;
 const PROBE = fileURLToPath(new URL('../../bench/lib/memory-probe.mjs', import.meta.url));
-
-interface Memory {
-  heapUsedMb: number;
-  arrayBuffersMb: number;
-}
 
 describe('memory of open streams', () => {
   const dir = mkdtempSync(join(tmpdir(), 'switchyard-stream-memory-'));
@@ -62,12 +58,7 @@ describe('memory of open streams', () => {
   });
 
   /** The gateway's memory after a full GC. */
-  async function afterGc(): Promise<Memory> {
-    rmSync(probeFile, { force: true });
-    gateway.child.kill('SIGUSR2');
-    await expect.poll(() => existsSync(probeFile), { timeout: 10_000 }).toBe(true);
-    return (JSON.parse(readFileSync(probeFile, 'utf8')) as { afterGc: Memory }).afterGc;
-  }
+  const afterGc = async () => (await probeMemory(gateway.child, probeFile)).afterGc;
 
   it(`keeps none of ${STREAMS} request bodies of ${BODY_BYTES / 1024 / 1024} MB while their streams stay open`, async () => {
     const idle = await afterGc();
