@@ -63,7 +63,7 @@ export async function runAttempt(ctx: RequestContext, target: ResolvedTarget, tr
       const body = await readBody(response, MAX_JSON_BODY, false);
       const parsed = checkCompletion(body, rules, classify);
       committed = true;
-      return { kind: 'json', body: translation.response(body), ttfbMs: performance.now() - started, tokens: bodyUsage(dialect, parsed) };
+      return { kind: 'json', body: translation.response(body, parsed), ttfbMs: performance.now() - started, tokens: bodyUsage(dialect, parsed) };
     }
 
     if (!isEventStream(response)) {

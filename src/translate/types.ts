@@ -89,8 +89,11 @@ export interface StreamTranslator {
 export interface Translation {
   /** The upstream request body (JSON text). */
   body: string;
-  /** A complete upstream JSON answer → the client's JSON answer. */
-  response(upstreamBody: string): string;
+  /**
+   * A complete upstream JSON answer → the client's JSON answer. `parsed` is the body already parsed
+   * (the gateway parses every answer to check it), so a translation does not parse it again.
+   */
+  response(upstreamBody: string, parsed?: unknown): string;
   stream(): StreamTranslator;
 }
 

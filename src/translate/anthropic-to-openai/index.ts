@@ -18,7 +18,7 @@ export const anthropicToOpenai: Translator = {
     const state: RequestState = { options, names, inputEstimate: estimateInputTokens(request.body) };
     return {
       body,
-      response: (upstreamBody) => anthropicMessage(upstreamBody, state),
+      response: (upstreamBody, parsed = JSON.parse(upstreamBody)) => anthropicMessage(parsed, state),
       stream: () => new AnthropicStreamFromOpenai(state),
     };
   },

@@ -14,9 +14,8 @@ import { splitInlineThink } from './think-tags.js';
  * order — thinking, text, tool_use — whatever order the fields had; empty text never becomes a
  * block (Claude Code replays it and Anthropic rejects empty text).
  */
-export function anthropicMessage(upstreamBody: string, state: RequestState): string {
+export function anthropicMessage(body: unknown, state: RequestState): string {
   const { context, upstreamModel } = state.options;
-  const body: unknown = JSON.parse(upstreamBody);
   const completion = isObject(body) ? body : {};
   const choice = Array.isArray(completion.choices) && isObject(completion.choices[0]) ? completion.choices[0] : {};
   const message = isObject(choice.message) ? choice.message : {};

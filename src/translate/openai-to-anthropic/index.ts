@@ -27,7 +27,7 @@ export const openaiToAnthropic: Translator = {
     };
     return {
       body: JSON.stringify(body),
-      response: (upstreamBody) => openaiCompletion(upstreamBody, answer),
+      response: (upstreamBody, parsed = JSON.parse(upstreamBody)) => openaiCompletion(parsed, answer),
       stream: () => new AnthropicToOpenAIStream(answer),
     };
   },

@@ -8,8 +8,7 @@ import { answerIdentity, type AnswerContext } from './answer.js';
  * An Anthropic `message` → an OpenAI `chat.completion` (protocol.md §4.2). `model` is the model
  * that really answered, as the upstream reported it.
  */
-export function openaiCompletion(upstreamBody: string, answer: AnswerContext): string {
-  const message: unknown = JSON.parse(upstreamBody);
+export function openaiCompletion(message: unknown, answer: AnswerContext): string {
   const upstream = isObject(message) ? message : {};
   const content = Array.isArray(upstream.content) ? upstream.content.filter(isObject) : [];
 
