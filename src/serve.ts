@@ -40,14 +40,21 @@ export async function serve(args: string[]): Promise<void> {
     stopping = true;
     logger.info({ signal, drainMs: gateway.current().config.server.drainMs }, 'shutting down: draining in-flight requests');
     void reloader.close();
+    // Log lines go out in batches, one of them perhaps still being written: exit once all are out
+    // (or after a second, should stdout be stuck).
+    const exit = (code: number) => {
+      process.exitCode = code;
+      setTimeout(() => process.exit(code), 1_000).unref();
+      logger.flush(() => process.exit(code));
+    };
     gateway.shutdown().then(
       () => {
         logger.info('shutdown complete');
-        process.exit(0);
+        exit(0);
       },
       (error: unknown) => {
         logger.error({ err: error }, 'shutdown failed');
-        process.exit(1);
+        exit(1);
       },
     );
   };
