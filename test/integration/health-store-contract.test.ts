@@ -366,7 +366,8 @@ describe('RedisHealthStore: two stores on one Redis are two replicas of a fleet'
 
   it("a fleet-originated open and cooldown reach y's onChange, though y's own breaker never moved", async () => {
     const [x, y] = await pair(redis.url);
-    const key = target();
+    // Open long enough for y to hear of it while it is open, on a loaded machine too.
+    const key = target({ openMs: 1_000, maxOpenMs: 8_000 });
     const cooling = target();
     for (const k of [key, cooling]) {
       x.register(k);
