@@ -17,6 +17,7 @@ import { Inflight } from './http/inflight.js';
 import { registerLiveView } from './http/live-view.js';
 import { registerModels } from './http/models.js';
 import { processIdentity, registerOps, statusReport, type OpsDeps } from './http/ops.js';
+import { FinishedRequests } from './observability/finished-requests.js';
 import { GatewayMetrics } from './observability/metrics.js';
 import { RecentFailovers } from './observability/recent-failovers.js';
 import { MemoryLimiter } from './limits/memory-limiter.js';
@@ -97,7 +98,7 @@ export function createGateway(config: GatewayConfig, logger: Logger, scrubber = 
   installErrorHandlers(app);
   // Before any route: the guard attaches itself to each route as it is added.
   installAuthGuard(app, current);
-  const deps = { current, health, inflight, metrics, failovers };
+  const deps = { current, health, inflight, finished: new FinishedRequests(metrics), failovers };
   app.post('/v1/chat/completions', completionHandler('openai', deps));
   app.post('/v1/messages', completionHandler('anthropic', deps));
   app.post('/v1/messages/count_tokens', countTokensHandler(deps));

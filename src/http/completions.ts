@@ -5,7 +5,7 @@ import type { Dialect } from '../errors/format.js';
 import { renderError, renderStreamError } from '../errors/format.js';
 import { GatewayError } from '../errors/gateway-error.js';
 import type { HealthStore, StreamEnd } from '../health/types.js';
-import type { GatewayMetrics } from '../observability/metrics.js';
+import type { FinishedRequests } from '../observability/finished-requests.js';
 import type { RecentFailovers } from '../observability/recent-failovers.js';
 import { forAnthropicClient } from '../providers/context-length.js';
 import { ChainFailure, runChain, type AttemptRecord } from '../routing/chain.js';
@@ -26,7 +26,7 @@ export interface CompletionDeps {
   current: () => Runtime;
   health: HealthStore;
   inflight: Inflight;
-  metrics: GatewayMetrics;
+  finished: FinishedRequests;
   failovers: RecentFailovers;
 }
 
@@ -182,8 +182,7 @@ export function completionHandler(dialect: Dialect, deps: CompletionDeps) {
       leave();
       allowance.grant.release(usedTokens);
       summary.durationMs = round(performance.now() - started);
-      request.log.info(summary, 'request completed');
-      deps.metrics.requestCompleted(summary);
+      deps.finished.completion(request.log, summary);
     }
   };
 }

@@ -1,6 +1,7 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { GatewayError } from '../errors/gateway-error.js';
 import type { HealthStore } from '../health/types.js';
+import type { FinishedRequests } from '../observability/finished-requests.js';
 import { estimateInputTokens } from '../providers/token-estimate.js';
 import type { ResolvedTarget } from '../routing/targets.js';
 import type { Runtime } from '../runtime.js';
@@ -13,6 +14,7 @@ import { AbortNotice } from '../upstream/abort-notice.js';
 export interface CountTokensDeps {
   current: () => Runtime;
   health: HealthStore;
+  finished: FinishedRequests;
 }
 
 const MAX_BODY = 64 * 1024;
@@ -55,7 +57,7 @@ export function countTokensHandler(deps: CountTokensDeps) {
       void reply.code(200).headers({ 'content-type': 'application/json', 'x-switchyard-token-count': 'estimate' }).send(JSON.stringify({ input_tokens: inputTokens }));
     } finally {
       summary.durationMs = Math.round((performance.now() - started) * 10) / 10;
-      request.log.info(summary, 'request completed');
+      deps.finished.tokenCount(request.log, summary);
     }
   };
 }

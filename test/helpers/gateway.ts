@@ -57,7 +57,11 @@ export async function startGateway(config: Record<string, unknown>, env: NodeJS.
   };
 }
 
-/** The "request completed" log line of a request id. */
-export function completion(gw: TestGateway, requestId: string): Record<string, any> | undefined {
+/**
+ * The "request completed" log line of a request id. The gateway writes it on the event-loop turn the
+ * request ended (FinishedRequests), which may be after the client already has the answer.
+ */
+export async function completion(gw: TestGateway, requestId: string): Promise<Record<string, any> | undefined> {
+  await new Promise((resolve) => setImmediate(resolve));
   return gw.logs.find((line) => line.reqId === requestId && line.msg === 'request completed');
 }

@@ -164,7 +164,7 @@ describe('consumer keys on the client API', () => {
 
   it('logs the consumer’s name on the request line, never its key', async () => {
     const reply = await chat(bearer(NARROW));
-    const line = completion(gw, String(reply.headers['x-request-id']));
+    const line = await completion(gw, String(reply.headers['x-request-id']));
     expect(line?.consumer).toBe('narrow');
     const rejected = await chat(bearer(NARROW), 'qwen-max');
     expect(gw.logs.find((l) => l.reqId === rejected.headers['x-request-id'] && l.msg === 'request rejected')).toMatchObject({ consumer: 'narrow', errCode: 'GW_ERR_AUTH_MODEL_FORBIDDEN' });
@@ -225,7 +225,7 @@ describe('consumer limits', () => {
     const answer = await first;
     expect(answer.statusCode).toBe(200);
     await answer.body.text();
-    await vi.waitFor(() => expect(completion(gw, firstId)).toBeDefined());
+    await vi.waitFor(async () => expect(await completion(gw, firstId)).toBeDefined());
     expect((await chat(bearer(CONCURRENT))).status).toBe(200);
   });
 

@@ -78,7 +78,7 @@ describe('opening', () => {
       expect(reply.status).toBe(200);
       expect(reply.headers['x-switchyard-target']).toBe('p2/up2');
       expect(reply.headers['x-switchyard-attempts']).toBe('1');
-      expect(logLine(c.gw, reply.headers['x-request-id']).attempts[0]).toEqual({ target: 'p1/up1', outcome: 'skipped', reason: 'open' });
+      expect((await logLine(c.gw, reply.headers['x-request-id'])).attempts[0]).toEqual({ target: 'p1/up1', outcome: 'skipped', reason: 'open' });
     }
     expect(c.p1.requests).toHaveLength(3);
     expect(c.p2.requests).toHaveLength(8);
@@ -118,7 +118,7 @@ describe('opening', () => {
       expect(retryAfter).toBeGreaterThanOrEqual(1);
       expect(retryAfter).toBeLessThanOrEqual(2);
       expect(reply.headers['x-switchyard-attempts']).toBe('0');
-      expect(logLine(c.gw, reply.headers['x-request-id']).attempts.map((a: any) => a.reason)).toEqual(['open', 'open']);
+      expect((await logLine(c.gw, reply.headers['x-request-id'])).attempts.map((a: any) => a.reason)).toEqual(['open', 'open']);
     }
     expect(c.p1.requests).toHaveLength(3);
     expect(c.p2.requests).toHaveLength(3);
@@ -143,7 +143,8 @@ describe('half-open', () => {
     // The nine others are answered by p2 while the probe is still held.
     await expect.poll(() => done.length, { timeout: 5_000, interval: 5 }).toBe(9);
     expect(done.every((r) => r.status === 200 && r.headers['x-switchyard-target'] === 'p2/up2')).toBe(true);
-    expect(done.map((r) => logLine(c.gw, r.headers['x-request-id']).attempts[0].reason)).toEqual(Array(9).fill('probe_in_flight'));
+    const lines = await Promise.all(done.map((r) => logLine(c.gw, r.headers['x-request-id'])));
+    expect(lines.map((line) => line.attempts[0].reason)).toEqual(Array(9).fill('probe_in_flight'));
     expect(c.p1.requests).toHaveLength(4);
     expect(c.p1.requests.filter((r) => r.closedAt === undefined)).toEqual([probe]);
     expect(await targetStatus(c.gw, 'p1/up1')).toMatchObject({ state: 'half_open', probeInFlight: true });

@@ -45,7 +45,7 @@ describe('rate budgets: a spent target is skipped like a cooling one', () => {
     for (let i = 0; i < 5; i++) answers.push(await ask(gw));
     expect(answers.map((a) => a.target)).toEqual(['p1/a', 'p1/a', 'p1/a', 'p2/b', 'p2/b']);
     expect(p1.requests.length - before).toBe(3);
-    expect(completion(gw, answers[3]!.id)?.attempts[0]).toMatchObject({ target: 'p1/a', outcome: 'skipped', reason: 'budget_rpm' });
+    expect((await completion(gw, answers[3]!.id))?.attempts[0]).toMatchObject({ target: 'p1/a', outcome: 'skipped', reason: 'budget_rpm' });
   });
 
   it('answers 503 with Retry-After when every target is out of budget', async () => {

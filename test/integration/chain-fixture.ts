@@ -165,8 +165,8 @@ export async function startChain(opts: ChainOptions = {}): Promise<Chain> {
 }
 
 /** The request's "request completed" log line (asserting it exists). */
-export function logLine(gw: TestGateway, requestId: string | string[] | undefined): Record<string, any> {
-  const line = completion(gw, String(requestId));
+export async function logLine(gw: TestGateway, requestId: string | string[] | undefined): Promise<Record<string, any>> {
+  const line = await completion(gw, String(requestId));
   expect(line, `no "request completed" line for ${String(requestId)}`).toBeDefined();
   return line!;
 }

@@ -283,7 +283,7 @@ describe('Claude Code → gateway → Kimi-like OpenAI-dialect provider: a tool-
     });
     expect(folded.delta.usage.input_tokens + folded.delta.usage.cache_read_input_tokens).toBe(PROMPT_TOKENS);
 
-    const line = completion(gw, turn1RequestId)!;
+    const line = (await completion(gw, turn1RequestId))!;
     expect(line).toMatchObject({ status: 200, clientDialect: 'anthropic', target: `kimi/${UPSTREAM_MODEL}`, streamEnd: 'complete' });
   });
 
@@ -436,7 +436,7 @@ describe('Claude Code side requests on the OpenAI-dialect route', () => {
     expect(folded.content).toEqual([{ type: 'text', text: 'Fix sum test' }]);
     expect(folded.delta.delta.stop_reason).toBe('end_turn');
     expect(folded.delta.usage.input_tokens).toBe(420);
-    expect(completion(gw, String(reply.headers['x-request-id']))).toMatchObject({ streamEnd: 'complete' });
+    expect(await completion(gw, String(reply.headers['x-request-id']))).toMatchObject({ streamEnd: 'complete' });
   });
 
   it("a provider's context-overflow 400 reaches Claude Code in Anthropic's wording (so it shrinks max_tokens or compacts)", async () => {

@@ -78,7 +78,7 @@ for (const dialect of ['openai', 'anthropic'] as const) {
         expectInBandError(dialect, reply, sent, 'GW_ERR_STREAM_INTERRUPTED');
         expect(contentOf(dialect, parseSse(reply.text))).toBe('alpha beta ');
         expect(c.p2.requests).toHaveLength(0); // never spliced
-        const line = logLine(c.gw, reply.headers['x-request-id']);
+        const line = await logLine(c.gw, reply.headers['x-request-id']);
         expect(line).toMatchObject({ status: 200, streamEnd: 'failed', errCode: 'GW_ERR_STREAM_INTERRUPTED', target: 'p1/up1' });
         // A stream that broke after its commit still counts against the target.
         const p1 = await targetStatus(c.gw, 'p1/up1');
@@ -99,7 +99,7 @@ for (const dialect of ['openai', 'anthropic'] as const) {
       const held = c.p1.requests[0]!;
       await held.closed;
       expect(held.aborted).toBe(true);
-      expect(logLine(c.gw, reply.headers['x-request-id'])).toMatchObject({ streamEnd: 'failed', errCode: 'GW_ERR_STREAM_IDLE_TIMEOUT' });
+      expect(await logLine(c.gw, reply.headers['x-request-id'])).toMatchObject({ streamEnd: 'failed', errCode: 'GW_ERR_STREAM_IDLE_TIMEOUT' });
     });
 
     it('an error event mid-stream → one in-band error, nothing of the provider text', async () => {
@@ -129,7 +129,7 @@ for (const dialect of ['openai', 'anthropic'] as const) {
       expect(parseSse(reply.text)).toEqual(asEvents(frames));
       expect(reply.text).not.toContain('BROKEN');
       expect(contentOf(dialect, parseSse(reply.text))).toBe(CHUNKS.join(''));
-      expect(logLine(c.gw, reply.headers['x-request-id'])).toMatchObject({ streamEnd: 'complete', droppedEvents: 1 });
+      expect(await logLine(c.gw, reply.headers['x-request-id'])).toMatchObject({ streamEnd: 'complete', droppedEvents: 1 });
       expect((await targetStatus(c.gw, 'p1/up1')).consecutiveFailures).toBe(0);
     });
   });
@@ -143,7 +143,7 @@ describe('an upstream that ends after its finish reason without its end marker i
     const reply = await ask(c.gw, { stream: true });
     expect(reply.status).toBe(200);
     expect(parseSse(reply.text)).toEqual([...asEvents(frames), { data: '[DONE]' }]);
-    expect(logLine(c.gw, reply.headers['x-request-id']).streamEnd).toBe('complete');
+    expect((await logLine(c.gw, reply.headers['x-request-id'])).streamEnd).toBe('complete');
   });
 
   it('anthropic: message_delta(stop_reason) then EOF → message_stop appended', async () => {
@@ -156,7 +156,7 @@ describe('an upstream that ends after its finish reason without its end marker i
     expect(events.slice(0, -1)).toEqual(asEvents(frames));
     expect(events.at(-1)!.event).toBe('message_stop');
     expect(JSON.parse(events.at(-1)!.data)).toEqual({ type: 'message_stop' });
-    expect(logLine(c.gw, reply.headers['x-request-id']).streamEnd).toBe('complete');
+    expect((await logLine(c.gw, reply.headers['x-request-id'])).streamEnd).toBe('complete');
   });
 
   it('openai: content then EOF without a finish reason is not completed → in-band error', async () => {

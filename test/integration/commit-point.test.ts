@@ -81,7 +81,7 @@ describe('before the commit point: one clean stream from p2, none of p1', () => 
         expect(reply.text).not.toContain('P1MARK');
         // Exactly p2's stream, event for event: one status line, one start, one terminal.
         expect(parseSse(reply.text)).toEqual(asEvents(p2Frames));
-        const line = logLine(c.gw, reply.headers['x-request-id']);
+        const line = await logLine(c.gw, reply.headers['x-request-id']);
         expect(line.attempts.map((a: any) => [a.target, a.outcome, a.code])).toEqual([
           ['p1/up1', 'failure', row.code],
           ['p2/up2', 'success', undefined],
@@ -235,6 +235,6 @@ describe('commit timing: no byte reaches the client before the first meaningful 
     expect(reply.status).toBe(200);
     expect(reply.headers['x-switchyard-target']).toBe('p2/up2');
     expect(reply.text).not.toContain('P1MARK');
-    expect(logLine(c.gw, reply.headers['x-request-id']).attempts[0]).toMatchObject({ outcome: 'failure', code: 'GW_ERR_UPSTREAM_CONNECT' });
+    expect((await logLine(c.gw, reply.headers['x-request-id'])).attempts[0]).toMatchObject({ outcome: 'failure', code: 'GW_ERR_UPSTREAM_CONNECT' });
   });
 });

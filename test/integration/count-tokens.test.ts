@@ -64,7 +64,7 @@ describe('count_tokens forwarded to an Anthropic-dialect target', () => {
     expect(sent.headers['anthropic-beta']).toBe(HEADERS['anthropic-beta']);
     expect(sent.json).toEqual({ ...BODY, model: 'glm-4.6' });
     expect(sent.body).not.toContain(CLIENT_KEY);
-    expect(logLine(gw, reply.headers['x-request-id'])).toMatchObject({ endpoint: 'count_tokens', target: 'glm/glm-4.6', tokenCount: 'upstream', status: 200 });
+    expect(await logLine(gw, reply.headers['x-request-id'])).toMatchObject({ endpoint: 'count_tokens', target: 'glm/glm-4.6', tokenCount: 'upstream', status: 200 });
   });
 
   it('x-api-key auth; a pass-through target gets the body byte for byte; the path without ?beta=true works too', async () => {
@@ -120,7 +120,7 @@ describe('count_tokens estimated locally', () => {
     expect(reply.headers['x-switchyard-token-count']).toBe('estimate');
     expect(reply.headers['x-switchyard-target']).toBeUndefined();
     expect(up.requests).toHaveLength(0);
-    expect(logLine(gw, reply.headers['x-request-id'])).toMatchObject({ endpoint: 'count_tokens', tokenCount: 'estimate', inputTokens: reply.json.input_tokens });
+    expect(await logLine(gw, reply.headers['x-request-id'])).toMatchObject({ endpoint: 'count_tokens', tokenCount: 'estimate', inputTokens: reply.json.input_tokens });
   });
 
   it('the upstream cannot count (404, a body without input_tokens, silence): the estimate', async () => {
@@ -135,7 +135,7 @@ describe('count_tokens estimated locally', () => {
     up.script({ kind: 'status', status: 404, body: { type: 'error', error: { type: 'not_found_error', message: 'Not Found' } } });
     const notFound = await count(gw);
     expect(notFound.json).toEqual(expected);
-    expect(logLine(gw, notFound.headers['x-request-id']).upstreamError).toMatch(/answered 404/);
+    expect((await logLine(gw, notFound.headers['x-request-id'])).upstreamError).toMatch(/answered 404/);
 
     up.script({ kind: 'status', status: 200, body: { tokens: 3 } });
     expect((await count(gw)).json).toEqual(expected);
@@ -145,7 +145,7 @@ describe('count_tokens estimated locally', () => {
     const silent = await count(gw);
     expect(silent.json).toEqual(expected);
     expect(performance.now() - started).toBeLessThan(2_000);
-    expect(logLine(gw, silent.headers['x-request-id']).upstreamError).toMatch(/timeouts\.headersMs/);
+    expect((await logLine(gw, silent.headers['x-request-id'])).upstreamError).toMatch(/timeouts\.headersMs/);
     expect(up.requests).toHaveLength(3);
     await up.requests[2]!.closed; // the gateway gave up on the silent one
 

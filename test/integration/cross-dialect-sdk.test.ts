@@ -72,8 +72,8 @@ afterAll(async () => {
 const newId = () => `xd-${randomUUID()}`;
 
 /** The gateway's log line: the first target failed, the other-dialect target answered. */
-function expectFailover(requestId: string, failed: string, answeredBy: string): Record<string, any> {
-  const line = completion(gw, requestId);
+async function expectFailover(requestId: string, failed: string, answeredBy: string): Promise<Record<string, any>> {
+  const line = await completion(gw, requestId);
   expect(line, `log line for ${requestId}`).toBeDefined();
   expect(line!.status).toBe(200);
   expect(line!.target).toBe(answeredBy);
@@ -140,7 +140,7 @@ describe.each([
     expect(response.headers.get('x-switchyard-target')).toBe(answeredBy);
     expect(response.headers.get('x-switchyard-attempts')).toBe('2');
     expect(failing().requests.length).toBe(failedBefore + 1);
-    expect(expectFailover(id, failed, answeredBy).streamEnd).toBe('complete');
+    expect((await expectFailover(id, failed, answeredBy)).streamEnd).toBe('complete');
   });
 
   it('tool_use round trip: fragments → finalMessage tool_use with parsed input, stop_reason tool_use, input_tokens = prompt_tokens; the tool_result goes back as a tool message', async () => {
@@ -177,7 +177,7 @@ describe.each([
     expect(final.usage.output_tokens).toBe(42);
     expect(jsonDeltas.join('')).toBe(WEATHER_ARGS.join(''));
     expect(texts.join('')).toBe('Checking the weather.');
-    expectFailover(id, failed, answeredBy);
+    await expectFailover(id, failed, answeredBy);
 
     // What the OpenAI-dialect provider received for turn 1: the tool as a function, include_usage asked for.
     const turn1 = oOk.requests.at(-1)!;
@@ -221,7 +221,7 @@ describe.each([
     expect(final.content).toEqual([{ type: 'text', text: 'Complete.' }]);
     expect(final.usage.input_tokens).toBe(64);
     expect(events.at(-1)).toBe('message_stop');
-    const line = expectFailover(id, failed, answeredBy);
+    const line = await expectFailover(id, failed, answeredBy);
     expect(line.streamEnd).toBe('complete');
     expect(line.errCode).toBeUndefined();
   });
@@ -264,7 +264,7 @@ describe.each([
       ],
       stop: ['END'],
     });
-    expectFailover(id, failed, answeredBy);
+    await expectFailover(id, failed, answeredBy);
   });
 
   it('messages.create (non-stream) with reasoning and a Kimi-style tool id: thinking + tool_use blocks; the id goes back upstream byte for byte', async () => {
@@ -305,7 +305,7 @@ describe.each([
     expect(toolUse.input).toEqual({ city: 'Paris' });
     // Anthropic's id grammar has no "." or ":".
     expect(toolUse.id).toMatch(/^[a-zA-Z0-9_-]+$/);
-    expectFailover(id, failed, answeredBy);
+    await expectFailover(id, failed, answeredBy);
 
     const answer = await client().messages.create({
       model,
@@ -363,7 +363,7 @@ describe.each([
     // The thinking wish reached the provider in its own spelling (DashScope's enable_thinking).
     expect(oOk.requests.at(-1)!.json).toMatchObject({ enable_thinking: true, thinking_budget: 2048 });
     expect(oOk.requests.at(-1)!.json.thinking).toBeUndefined();
-    expectFailover(id, failed, answeredBy);
+    await expectFailover(id, failed, answeredBy);
   });
 });
 
@@ -430,7 +430,7 @@ describe('openai SDK, failing OpenAI-dialect first target, healthy Anthropic-dia
     expect(JSON.parse(oslo!.function.arguments)).toEqual({ city: 'Oslo' });
     expect(argDeltas.filter(([, d]) => d !== '')).toEqual([...pieces.filter((p) => p !== '').map((p): [number, string] => [0, p]), ...pieces2.map((p): [number, string] => [1, p])]);
     expect(oFail.requests.length).toBe(failedBefore + 1);
-    expect(expectFailover(id, failed, answeredBy).streamEnd).toBe('complete');
+    expect((await expectFailover(id, failed, answeredBy)).streamEnd).toBe('complete');
 
     // What the Anthropic-dialect provider received: its auth, a max_tokens, the tools as input_schema.
     const turn1 = aOk.requests.at(-1)!;
@@ -516,7 +516,7 @@ describe('openai SDK, failing OpenAI-dialect first target, healthy Anthropic-dia
     // The budget counts inside max_tokens and must stay below it.
     expect(sent.max_tokens).toBeGreaterThan(budget);
     expect(sent.reasoning_effort).toBeUndefined();
-    expectFailover(id, failed, answeredBy);
+    await expectFailover(id, failed, answeredBy);
   });
 
   it('chat.completions.create (non-stream): the Anthropic message as a chat.completion with usage', async () => {
@@ -541,7 +541,7 @@ describe('openai SDK, failing OpenAI-dialect first target, healthy Anthropic-dia
     expect(sent).toMatchObject({ model: A_MODEL, max_tokens: 100, temperature: 0.2, messages: [{ role: 'user', content: 'hi' }] });
     expect(JSON.stringify(sent.system)).toContain('Be brief.');
     expect(sent.stream).toBeUndefined();
-    expectFailover(id, failed, answeredBy);
+    await expectFailover(id, failed, answeredBy);
   });
 
   it('chat.completions.create({stream: true, stream_options.include_usage}): every chunk, then one usage chunk', async () => {
@@ -577,7 +577,7 @@ describe('openai SDK, failing OpenAI-dialect first target, healthy Anthropic-dia
     // The fake's message_start says input_tokens 12; message_delta the output count.
     expect(usages[0]).toMatchObject({ prompt_tokens: 12, completion_tokens: Math.ceil(FULL_TEXT.length / 4) });
     expect(usages[0]!.total_tokens).toBe(usages[0]!.prompt_tokens + usages[0]!.completion_tokens);
-    expect(expectFailover(id, failed, answeredBy).streamEnd).toBe('complete');
+    expect((await expectFailover(id, failed, answeredBy)).streamEnd).toBe('complete');
     // The Anthropic request carries no OpenAI-only stream_options.
     expect(aOk.requests.at(-1)!.json.stream_options).toBeUndefined();
   });
@@ -610,7 +610,7 @@ describe('after the commit point, across dialects, an upstream failure surfaces 
     expect(deltas.join('')).toBe('Hello wor');
     expect(events).not.toContain('message_delta');
     expect(events).not.toContain('message_stop');
-    expect(completion(gw, id)).toMatchObject({ streamEnd: 'failed', errCode: 'GW_ERR_STREAM_INTERRUPTED', target: `oOk/${O_MODEL}` });
+    expect(await completion(gw, id)).toMatchObject({ streamEnd: 'failed', errCode: 'GW_ERR_STREAM_INTERRUPTED', target: `oOk/${O_MODEL}` });
   });
 
   it('openai ← Anthropic-dialect upstream with an overloaded error event mid-answer: iteration throws, no finish_reason', async () => {
@@ -638,7 +638,7 @@ describe('after the commit point, across dialects, an upstream failure surfaces 
     expect((error as InstanceType<typeof OpenAI.APIError>).code).toBe('GW_ERR_STREAM_INTERRUPTED');
     expect(text).toBe('Hello wor');
     expect(finishReasons).toEqual([]);
-    expect(completion(gw, id)).toMatchObject({ streamEnd: 'failed', errCode: 'GW_ERR_STREAM_INTERRUPTED', target: `aOk/${A_MODEL}` });
+    expect(await completion(gw, id)).toMatchObject({ streamEnd: 'failed', errCode: 'GW_ERR_STREAM_INTERRUPTED', target: `aOk/${A_MODEL}` });
   });
 });
 
@@ -716,7 +716,7 @@ describe('claude-sonnet-* → Anthropic (overloaded) → OpenAI-dialect: the Ant
       ],
       tools: [{ type: 'function', function: { name: 'get_weather', description: WEATHER_TOOL.description, parameters: WEATHER_TOOL.input_schema } }],
     });
-    const line = expectFailover(id, failed, answeredBy);
+    const line = await expectFailover(id, failed, answeredBy);
     expect(line.attempts[0]).toMatchObject({ code: 'GW_ERR_UPSTREAM_OVERLOADED' });
     expect(line.streamEnd).toBe('complete');
   });
@@ -748,7 +748,7 @@ describe('claude-sonnet-* → Anthropic (overloaded) → OpenAI-dialect: the Ant
       { role: 'assistant', content: [{ type: 'text', text: 'Answer one.' }] },
       { role: 'user', content: 'two' },
     ]);
-    expect(completion(gw, id)).toMatchObject({ status: 200, target: failed, attempts: [{ target: failed, outcome: 'success' }] });
+    expect(await completion(gw, id)).toMatchObject({ status: 200, target: failed, attempts: [{ target: failed, outcome: 'success' }] });
   });
 
   it('529 then non-stream: messages.create answered by the OpenAI-dialect target, with its headers', async () => {
@@ -761,6 +761,6 @@ describe('claude-sonnet-* → Anthropic (overloaded) → OpenAI-dialect: the Ant
     expect(data.model).toBe(O_MODEL);
     expect(response.headers.get('x-switchyard-target')).toBe(answeredBy);
     expect(oOk.requests.at(-1)!.json).toEqual({ model: O_MODEL, max_tokens: 64, messages: [{ role: 'user', content: 'hi' }] });
-    expectFailover(id, failed, answeredBy);
+    await expectFailover(id, failed, answeredBy);
   });
 });

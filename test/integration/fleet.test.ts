@@ -145,11 +145,11 @@ async function startFleet(opts: FleetOptions): Promise<Fleet> {
 }
 
 /** The request was served by p2 after p1 was skipped for `reason` without an attempt. */
-function expectSkipped(r: Replica, reply: Reply, reason: string, target = T1): void {
+async function expectSkipped(r: Replica, reply: Reply, reason: string, target = T1): Promise<void> {
   expect(reply.status).toBe(200);
   expect(reply.headers['x-switchyard-target']).toBe('p2/up2');
   expect(reply.headers['x-switchyard-attempts']).toBe('1');
-  expect(logLine(r.gw, reply.headers['x-request-id']).attempts[0]).toEqual({ target, outcome: 'skipped', reason });
+  expect((await logLine(r.gw, reply.headers['x-request-id'])).attempts[0]).toEqual({ target, outcome: 'skipped', reason });
 }
 
 /** Trips T1 (or the route's p1 target) on one replica with provider-reported 503s; returns when the tripping request answered. */
@@ -175,7 +175,7 @@ describe('sharing an open', () => {
 
     await waitForFleet([B, C], T1, { state: 'open', by: A.id, origin: 'external', reason: 'GW_ERR_UPSTREAM_OVERLOADED', opens: 1 });
     for (const r of [B, C]) {
-      for (const stream of [false, true]) expectSkipped(r, await ask(r.gw, { stream }), 'open');
+      for (const stream of [false, true]) await expectSkipped(r, await ask(r.gw, { stream }), 'open');
       // B and C never failed: their own breakers are closed, the fleet's state is what they act on
       expect(await targetOf(r.gw, T1)).toMatchObject({ state: 'closed', consecutiveFailures: 0 });
       expect(Date.parse((await targetOf(r.gw, T1)).fleet.openUntil)).toBeGreaterThan(Date.now());
@@ -198,7 +198,7 @@ describe('sharing an open', () => {
     for (let i = 0; i < 2; i++) {
       const reply = await ask(A.gw);
       expect(reply.headers['x-switchyard-target']).toBe('p2/up2');
-      expect(logLine(A.gw, reply.headers['x-request-id']).attempts[0]).toMatchObject({ target: T1, outcome: 'failure', code: 'GW_ERR_UPSTREAM_CONNECT' });
+      expect((await logLine(A.gw, reply.headers['x-request-id'])).attempts[0]).toMatchObject({ target: T1, outcome: 'failure', code: 'GW_ERR_UPSTREAM_CONNECT' });
     }
     // A's breaker is open, and A only voted
     await vi.waitFor(() => expect(A.gw.logs.some((l) => l.msg === 'local-origin failures: voted to open the target fleet-wide' && l.target === T1 && l.votes === 1)).toBe(true), { timeout: 3_000, interval: 5 });
@@ -210,17 +210,17 @@ describe('sharing an open', () => {
       expect(reply.headers['x-switchyard-target']).toBe(T1);
       expect(fake.requests).toHaveLength(1);
     }
-    expectSkipped(A, await ask(A.gw), 'open');
+    await expectSkipped(A, await ask(A.gw), 'open');
 
     // now B's path breaks too: its open is the second vote within the window
     await pB.close();
     for (let i = 0; i < 2; i++) {
       const reply = await ask(B.gw);
       expect(reply.headers['x-switchyard-target']).toBe('p2/up2');
-      expect(logLine(B.gw, reply.headers['x-request-id']).attempts[0]).toMatchObject({ target: T1, outcome: 'failure' });
+      expect((await logLine(B.gw, reply.headers['x-request-id'])).attempts[0]).toMatchObject({ target: T1, outcome: 'failure' });
     }
     await waitForFleet([A, B, C], T1, { state: 'open', origin: 'local', by: B.id });
-    expectSkipped(C, await ask(C.gw), 'open');
+    await expectSkipped(C, await ask(C.gw), 'open');
     expect(pC.requests).toHaveLength(1);
   });
 });
@@ -249,7 +249,7 @@ describe('half-open', () => {
     // every other request is answered by p2 while the probe is held
     await vi.waitFor(() => expect(settled).toHaveLength(all.length - 1), { timeout: 5_000, interval: 5 });
     expect(fleet.p1.requests.length - before).toBe(1);
-    for (const { replica, reply } of settled) expectSkipped(replica, reply, 'probe_in_flight');
+    for (const { replica, reply } of settled) await expectSkipped(replica, reply, 'probe_in_flight');
 
     if (probe.json.stream) {
       probe.sseHeaders();
@@ -277,7 +277,7 @@ describe('cooldowns', () => {
     const started = Date.now();
     const first = await ask(A.gw);
     expect(first.headers['x-switchyard-target']).toBe('p2/up2');
-    expect(logLine(A.gw, first.headers['x-request-id']).attempts[0]).toMatchObject({ target: T1, outcome: 'cooldown', upstreamStatus: 429 });
+    expect((await logLine(A.gw, first.headers['x-request-id'])).attempts[0]).toMatchObject({ target: T1, outcome: 'cooldown', upstreamStatus: 429 });
 
     await waitForFleet([B, C], T1, { state: 'closed' });
     for (const r of [B, C]) {
@@ -285,7 +285,7 @@ describe('cooldowns', () => {
       const until = Date.parse((await targetOf(r.gw, T1)).fleet.cooldownUntil);
       expect(until - started).toBeGreaterThan(1_800);
       expect(until - started).toBeLessThan(2_300);
-      for (const stream of [false, true]) expectSkipped(r, await ask(r.gw, { stream }), 'cooldown');
+      for (const stream of [false, true]) await expectSkipped(r, await ask(r.gw, { stream }), 'cooldown');
     }
     expect(fleet.p1.requests).toHaveLength(1);
 
@@ -409,8 +409,8 @@ describe('Redis faults', () => {
     await waitForFleet([B, C], T1, { state: 'open', by: A.id });
     expect(await targetOf(A.gw, T1)).toMatchObject({ state: 'open' });
     const p1After = fleet.p1.requests.length;
-    expectSkipped(B, await ask(B.gw, { model: 'n' }), 'open', T3);
-    expectSkipped(C, await ask(C.gw, { model: 'm' }), 'open', T1);
+    await expectSkipped(B, await ask(B.gw, { model: 'n' }), 'open', T3);
+    await expectSkipped(C, await ask(C.gw, { model: 'm' }), 'open', T1);
     expect(fleet.p1.requests.length).toBe(p1After);
   });
 
@@ -460,7 +460,7 @@ describe('Redis faults', () => {
     await waitForStore(replicas, { kind: 'redis', connected: true }, 5_000);
     const p1Before = fleet.p1.requests.length;
     const reply = await ask(B.gw);
-    expect(logLine(B.gw, reply.headers['x-request-id']).attempts[0]).toMatchObject({ target: T1, outcome: 'success' });
+    expect((await logLine(B.gw, reply.headers['x-request-id'])).attempts[0]).toMatchObject({ target: T1, outcome: 'success' });
     expect(fleet.p1.requests.length).toBe(p1Before + 1);
     await waitForFleet(replicas, T1, { state: 'closed', by: B.id });
     expect(performance.now() - thawedAt).toBeLessThan(3_000);

@@ -83,7 +83,7 @@ describe('key rotation on the same target', () => {
       expect(reply.headers['x-switchyard-attempts']).toBe('3');
       expect(p1.requests.map((r) => keyOf(r, dialect))).toEqual(keys);
       expect(p2.requests).toHaveLength(0);
-      expect(logLine(gw, reply.headers['x-request-id']).attempts).toEqual([
+      expect((await logLine(gw, reply.headers['x-request-id'])).attempts).toEqual([
         expect.objectContaining({ target: 'p1/up1', outcome: 'ignored', code: 'GW_ERR_UPSTREAM_AUTH', upstreamStatus: 401, key: 1 }),
         expect.objectContaining({ target: 'p1/up1', outcome: 'ignored', code: 'GW_ERR_UPSTREAM_RATE_LIMITED', upstreamStatus: 429, key: 2 }),
         expect.objectContaining({ target: 'p1/up1', outcome: 'success', key: 3 }),
@@ -116,7 +116,7 @@ describe('key rotation on the same target', () => {
     expect(reply.headers['x-switchyard-target']).toBe('p2/up2');
     expect(reply.headers['x-switchyard-attempts']).toBe('4');
     expect(p1.requests.map((r) => keyOf(r, 'openai'))).toEqual(keys);
-    expect(logLine(gw, reply.headers['x-request-id']).attempts.map((a: any) => [a.target, a.outcome, a.key])).toEqual([
+    expect((await logLine(gw, reply.headers['x-request-id'])).attempts.map((a: any) => [a.target, a.outcome, a.key])).toEqual([
       ['p1/up1', 'ignored', 1],
       ['p1/up1', 'ignored', 2],
       ['p1/up1', 'cooldown', 3],
@@ -149,6 +149,6 @@ describe('key rotation on the same target', () => {
     expect(reply.status).toBe(502);
     expect(p1.requests).toHaveLength(2);
     expect(p2.requests).toHaveLength(0);
-    expect(logLine(gw, reply.headers['x-request-id']).attempts.at(-1)).toMatchObject({ target: 'p2/up2', outcome: 'skipped', reason: 'max_attempts' });
+    expect((await logLine(gw, reply.headers['x-request-id'])).attempts.at(-1)).toMatchObject({ target: 'p2/up2', outcome: 'skipped', reason: 'max_attempts' });
   });
 });

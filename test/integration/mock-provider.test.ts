@@ -99,7 +99,7 @@ describe('mock failures through a chain behave like real sockets', () => {
           expect(reply.headers['x-switchyard-target']).toBe('good/g');
           expect(reply.text).not.toContain('BADMOCK');
           expect(content(dialect, reply, stream).text).toBe(TEXT);
-          const line = logLine(gw, reply.headers['x-request-id']);
+          const line = await logLine(gw, reply.headers['x-request-id']);
           expect(line.attempts.map((a: any) => [a.target, a.outcome, a.code])).toEqual([
             ['bad/b', 'failure', row.code],
             ['good/g', 'success', undefined],
@@ -123,7 +123,7 @@ describe('mock failures through a chain behave like real sockets', () => {
       expect(reply.text).not.toContain('message_stop');
       if (dialect === 'openai') expect(JSON.parse(errors[0]!.data).error.code).toBe('GW_ERR_STREAM_INTERRUPTED');
       else expect(JSON.parse(errors[0]!.data)).toMatchObject({ type: 'error', error: { type: 'api_error' } });
-      expect(logLine(gw, reply.headers['x-request-id'])).toMatchObject({ streamEnd: 'failed', errCode: 'GW_ERR_STREAM_INTERRUPTED' });
+      expect(await logLine(gw, reply.headers['x-request-id'])).toMatchObject({ streamEnd: 'failed', errCode: 'GW_ERR_STREAM_INTERRUPTED' });
     });
 
     it(`${dialect}: cut before any chunk (stream) and a cut body (non-stream) fail over`, async () => {
@@ -133,7 +133,7 @@ describe('mock failures through a chain behave like real sockets', () => {
         expect(reply.status).toBe(200);
         expect(reply.headers['x-switchyard-target']).toBe('good/g');
         expect(content(dialect, reply, stream).text).toBe(TEXT);
-        expect(logLine(gw, reply.headers['x-request-id']).attempts[0]).toMatchObject({ target: 'bad/b', outcome: 'failure' });
+        expect((await logLine(gw, reply.headers['x-request-id'])).attempts[0]).toMatchObject({ target: 'bad/b', outcome: 'failure' });
       }
     });
   }

@@ -40,13 +40,13 @@ describe('429 rate limits', () => {
     const first = await ask(c.gw);
     answeredBy(first, 'p2/up2');
     expect(Date.now() - before).toBeLessThan(1_000); // not waited out
-    expect(logLine(c.gw, first.headers['x-request-id']).attempts[0]).toMatchObject({ target: 'p1/up1', outcome: 'cooldown', code: 'GW_ERR_UPSTREAM_RATE_LIMITED', upstreamStatus: 429 });
+    expect((await logLine(c.gw, first.headers['x-request-id'])).attempts[0]).toMatchObject({ target: 'p1/up1', outcome: 'cooldown', code: 'GW_ERR_UPSTREAM_RATE_LIMITED', upstreamStatus: 429 });
 
     for (const stream of [false, true, false]) {
       const next = await ask(c.gw, { stream });
       answeredBy(next, 'p2/up2');
       expect(next.headers['x-switchyard-attempts']).toBe('1');
-      expect(logLine(c.gw, next.headers['x-request-id']).attempts[0]).toEqual({ target: 'p1/up1', outcome: 'skipped', reason: 'cooldown' });
+      expect((await logLine(c.gw, next.headers['x-request-id'])).attempts[0]).toEqual({ target: 'p1/up1', outcome: 'skipped', reason: 'cooldown' });
     }
     expect(c.p1.requests).toHaveLength(1);
     expect(c.p2.requests).toHaveLength(4);
@@ -89,7 +89,7 @@ describe('429 rate limits', () => {
     expect(c.p1.requests).toHaveLength(2);
     expect(c.p2.requests).toHaveLength(0);
     expect(c.p1.requests[1]!.receivedAt - c.p1.requests[0]!.receivedAt).toBeGreaterThanOrEqual(990);
-    const line = logLine(c.gw, reply.headers['x-request-id']);
+    const line = await logLine(c.gw, reply.headers['x-request-id']);
     expect(line.attempts.map((a: any) => [a.target, a.outcome])).toEqual([['p1/up1', 'ignored'], ['p1/up1', 'success']]);
     // Waited out: no cooldown is left behind.
     expect((await targetStatus(c.gw, 'p1/up1')).cooldownUntil).toBeNull();
@@ -113,7 +113,7 @@ describe('refused credentials and unknown models', () => {
       c.p1.script({ kind: 'status', status, body: openai.error(status, `Incorrect API key provided: ${CANARY_KEY}`) });
       const reply = await ask(c.gw);
       answeredBy(reply, 'p2/up2');
-      expect(logLine(c.gw, reply.headers['x-request-id']).attempts[0]).toMatchObject({ outcome: 'cooldown', code: 'GW_ERR_UPSTREAM_AUTH', upstreamStatus: status });
+      expect((await logLine(c.gw, reply.headers['x-request-id'])).attempts[0]).toMatchObject({ outcome: 'cooldown', code: 'GW_ERR_UPSTREAM_AUTH', upstreamStatus: status });
       expect(c.gw.logs.some((l) => l.level >= 50 && l.target === 'p1/up1' && l.upstreamStatus === status)).toBe(true);
       // The credential cooldown keeps p1 out of the chain.
       answeredBy(await ask(c.gw, { stream: true }), 'p2/up2');
@@ -154,7 +154,7 @@ describe('refused credentials and unknown models', () => {
     c.p1.script({ kind: 'status', status: 404, body: openai.error(404, 'The model `up1` does not exist', 'invalid_request_error', 'model_not_found') });
     const reply = await ask(c.gw, { stream: true });
     answeredBy(reply, 'p2/up2');
-    expect(logLine(c.gw, reply.headers['x-request-id']).attempts[0]).toMatchObject({ outcome: 'cooldown', code: 'GW_ERR_UPSTREAM_MODEL_NOT_FOUND', upstreamStatus: 404 });
+    expect((await logLine(c.gw, reply.headers['x-request-id'])).attempts[0]).toMatchObject({ outcome: 'cooldown', code: 'GW_ERR_UPSTREAM_MODEL_NOT_FOUND', upstreamStatus: 404 });
     expect((await targetStatus(c.gw, 'p1/up1')).cooldownUntil).not.toBeNull();
 
     const c2 = await chain();
@@ -180,7 +180,7 @@ describe('request problems are not failed over', () => {
       expect(reply.json.error.message).toContain("Invalid value for 'temperature': 7 is greater than the maximum of 2");
       expectNothingInternal(reply.text, CANARY_KEY, 'sk-canary', P1_KEY, CANARY_URL, '10.66.1.2', c.p1.url);
       expect(c.p2.requests).toHaveLength(0);
-      expect(logLine(c.gw, reply.headers['x-request-id']).attempts).toEqual([expect.objectContaining({ target: 'p1/up1', outcome: 'ignored', upstreamStatus: 400 })]);
+      expect((await logLine(c.gw, reply.headers['x-request-id'])).attempts).toEqual([expect.objectContaining({ target: 'p1/up1', outcome: 'ignored', upstreamStatus: 400 })]);
       const p1 = await targetStatus(c.gw, 'p1/up1');
       expect(p1).toMatchObject({ state: 'closed', consecutiveFailures: 0, cooldownUntil: null });
       expect(p1.window.failures).toBe(0);
@@ -219,7 +219,7 @@ describe('request problems are not failed over', () => {
     const reply = await ask(c.gw, { stream: true });
     answeredBy(reply, 'p2/up2');
     expect(c.p1.requests).toHaveLength(1);
-    expect(logLine(c.gw, reply.headers['x-request-id']).attempts[0]).toMatchObject({ outcome: 'ignored', code: 'GW_ERR_UPSTREAM_CONTEXT_LENGTH' });
+    expect((await logLine(c.gw, reply.headers['x-request-id'])).attempts[0]).toMatchObject({ outcome: 'ignored', code: 'GW_ERR_UPSTREAM_CONTEXT_LENGTH' });
     expect((await targetStatus(c.gw, 'p1/up1')).consecutiveFailures).toBe(0);
   });
 
@@ -257,7 +257,7 @@ describe('same-target retry', () => {
       expect(reply.headers['x-switchyard-attempts']).toBe('2');
       expect(c.p1.requests).toHaveLength(2);
       expect(c.p2.requests).toHaveLength(0);
-      expect(logLine(c.gw, reply.headers['x-request-id']).attempts.map((a: any) => [a.target, a.outcome])).toEqual([['p1/up1', 'failure'], ['p1/up1', 'success']]);
+      expect((await logLine(c.gw, reply.headers['x-request-id'])).attempts.map((a: any) => [a.target, a.outcome])).toEqual([['p1/up1', 'failure'], ['p1/up1', 'success']]);
     });
   }
 
@@ -285,7 +285,7 @@ describe('same-target retry', () => {
     expect(reply.status).toBe(502);
     expect(c.p1.requests).toHaveLength(2);
     expect(c.p2.requests).toHaveLength(0);
-    expect(logLine(c.gw, reply.headers['x-request-id']).attempts.at(-1)).toEqual({ target: 'p2/up2', outcome: 'skipped', reason: 'max_attempts' });
+    expect((await logLine(c.gw, reply.headers['x-request-id'])).attempts.at(-1)).toEqual({ target: 'p2/up2', outcome: 'skipped', reason: 'max_attempts' });
   });
 
   it('timeouts are never retried on the same target: hang (non-stream), TTFT (stream), 408', async () => {
@@ -300,7 +300,7 @@ describe('same-target retry', () => {
       const reply = await ask(c.gw, { stream });
       answeredBy(reply, 'p2/up2');
       expect(c.p1.requests).toHaveLength(1);
-      expect(logLine(c.gw, reply.headers['x-request-id']).attempts[0].code).toBe('GW_ERR_UPSTREAM_TIMEOUT');
+      expect((await logLine(c.gw, reply.headers['x-request-id'])).attempts[0].code).toBe('GW_ERR_UPSTREAM_TIMEOUT');
     }
   });
 });

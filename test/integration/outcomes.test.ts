@@ -51,9 +51,9 @@ function expectAnsweredByP2(reply: Reply, c: Chain, stream: boolean, dialect: Di
   expect(events.filter((e) => e.event === 'error' || e.data.includes('"error"'))).toHaveLength(0);
 }
 
-function expectAttempts(reply: Reply, c: Chain, code: ErrorCode, upstreamStatus?: number): void {
+async function expectAttempts(reply: Reply, c: Chain, code: ErrorCode, upstreamStatus?: number): Promise<void> {
   expect(reply.headers['x-switchyard-attempts']).toBe('2');
-  const line = logLine(c.gw, reply.headers['x-request-id']);
+  const line = await logLine(c.gw, reply.headers['x-request-id']);
   expect(line.attempts).toHaveLength(2);
   expect(line.attempts[0]).toMatchObject({ target: 'p1/up1', outcome: 'failure', code });
   expect(line.attempts[0].upstreamStatus).toBe(upstreamStatus);
@@ -90,7 +90,7 @@ describe('failures before the commit point fail over to p2', () => {
         c.p1.script(row.step);
         const reply = await ask(c.gw, { stream });
         expectAnsweredByP2(reply, c, stream);
-        expectAttempts(reply, c, row.code, row.upstreamStatus);
+        await expectAttempts(reply, c, row.code, row.upstreamStatus);
         expect(c.p1.requests).toHaveLength(1);
         expect(c.p1.requests[0]!.json.model).toBe('up1');
         expectNothingInternal(reply.text, CANARY_KEY, CANARY_URL, c.p1.url);
@@ -102,7 +102,7 @@ describe('failures before the commit point fail over to p2', () => {
       const c = await chain({ p1BaseUrl: `http://127.0.0.1:${port}/v1` });
       const reply = await ask(c.gw, { stream });
       expectAnsweredByP2(reply, c, stream);
-      expectAttempts(reply, c, 'GW_ERR_UPSTREAM_CONNECT');
+      await expectAttempts(reply, c, 'GW_ERR_UPSTREAM_CONNECT');
       expectNothingInternal(reply.text, `:${port}`);
     });
 
@@ -112,7 +112,7 @@ describe('failures before the commit point fail over to p2', () => {
       const started = performance.now();
       const reply = await ask(c.gw, { stream });
       expectAnsweredByP2(reply, c, stream);
-      expectAttempts(reply, c, 'GW_ERR_UPSTREAM_TIMEOUT');
+      await expectAttempts(reply, c, 'GW_ERR_UPSTREAM_TIMEOUT');
       // The gateway gave up on p1 after its phase timeout, not later.
       const limit = stream ? TIMEOUTS.headersMs : TIMEOUTS.responseMs;
       expect(performance.now() - started).toBeGreaterThanOrEqual(limit - 5);
@@ -131,7 +131,7 @@ describe('failures before the commit point fail over to p2', () => {
           c.p1.script({ kind: 'status', status, headers: { location: `${canary.url}/v1/chat/completions` }, body: '' });
           const reply = await ask(c.gw, { stream });
           expectAnsweredByP2(reply, c, stream);
-          expectAttempts(reply, c, 'GW_ERR_UPSTREAM_PROTOCOL', status);
+          await expectAttempts(reply, c, 'GW_ERR_UPSTREAM_PROTOCOL', status);
           expectNothingInternal(reply.text, canary.url, `:${canary.port}`);
         }
         expect(canary.connections).toBe(0);
@@ -146,7 +146,7 @@ describe('failures before the commit point fail over to p2', () => {
     c.p1.script({ kind: 'status', status: 200, headers: { 'content-type': 'text/html' }, body: '<html>maintenance</html>' });
     const reply = await ask(c.gw, { stream: true });
     expectAnsweredByP2(reply, c, true);
-    expectAttempts(reply, c, 'GW_ERR_UPSTREAM_PROTOCOL');
+    await expectAttempts(reply, c, 'GW_ERR_UPSTREAM_PROTOCOL');
   });
 });
 
@@ -157,7 +157,7 @@ describe('Anthropic-dialect providers', () => {
       c.p1.script({ kind: 'status', status: 529, body: anthropic.error('overloaded_error', 'Overloaded') });
       const reply = await ask(c.gw, { dialect: 'anthropic', stream });
       expectAnsweredByP2(reply, c, stream, 'anthropic');
-      expectAttempts(reply, c, 'GW_ERR_UPSTREAM_OVERLOADED', 529);
+      await expectAttempts(reply, c, 'GW_ERR_UPSTREAM_OVERLOADED', 529);
       expect(c.p1.requests[0]!.url).toBe('/v1/messages');
       expect(c.p1.requests[0]!.headers['x-api-key']).toBe('sk-test-p1-key-0001');
     });
@@ -168,7 +168,7 @@ describe('Anthropic-dialect providers', () => {
     c.p1.script({ kind: 'status', status: 200, body: anthropic.error('api_error', 'Internal server error') });
     const reply = await ask(c.gw, { dialect: 'anthropic' });
     expectAnsweredByP2(reply, c, false, 'anthropic');
-    expectAttempts(reply, c, 'GW_ERR_UPSTREAM_SERVER');
+    await expectAttempts(reply, c, 'GW_ERR_UPSTREAM_SERVER');
   });
 
   it('event: error overloaded after message_start, before the first token, fails over invisibly', async () => {
@@ -177,7 +177,7 @@ describe('Anthropic-dialect providers', () => {
     c.p1.script({ kind: 'sse', frames: [frames[0]!, frames[1]!, frames[2]!, anthropic.errorFrame('overloaded_error', 'Overloaded P1MARK')] });
     const reply = await ask(c.gw, { dialect: 'anthropic', stream: true });
     expectAnsweredByP2(reply, c, true, 'anthropic');
-    expectAttempts(reply, c, 'GW_ERR_UPSTREAM_OVERLOADED');
+    await expectAttempts(reply, c, 'GW_ERR_UPSTREAM_OVERLOADED');
     expect(reply.text).not.toContain('P1MARK');
   });
 });
@@ -197,7 +197,7 @@ describe('the whole chain fails', () => {
       expect(Object.keys(reply.json)).toEqual(['error']);
       expect(reply.json.error).toEqual({ message: expect.any(String), type: 'server_error', param: null, code: 'GW_ERR_ROUTE_CHAIN_EXHAUSTED' });
       expectNothingInternal(reply.text, CANARY_KEY, CANARY_URL, 'db down', c.p1.url, c.p2.url);
-      expect(logLine(c.gw, reply.headers['x-request-id']).attempts.map((a: any) => a.outcome)).toEqual(['failure', 'failure']);
+      expect((await logLine(c.gw, reply.headers['x-request-id'])).attempts.map((a: any) => a.outcome)).toEqual(['failure', 'failure']);
     }
   });
 
@@ -222,7 +222,7 @@ describe('the whole chain fails', () => {
     expect(reply.status).toBe(504);
     expect(reply.headers['x-should-retry']).toBe('false');
     expect(reply.json.error).toMatchObject({ code: 'GW_ERR_UPSTREAM_TIMEOUT', type: 'server_error', param: null });
-    const line = logLine(c.gw, reply.headers['x-request-id']);
+    const line = await logLine(c.gw, reply.headers['x-request-id']);
     expect(line.attempts.map((a: any) => a.code)).toEqual(['GW_ERR_UPSTREAM_OVERLOADED', 'GW_ERR_UPSTREAM_TIMEOUT']);
     await c.p2.requests[0]!.closed;
     expect(c.p2.requests[0]!.aborted).toBe(true);

@@ -50,7 +50,7 @@ describe("context overflow in Anthropic's words (§6.4)", () => {
         `input length and \`max_tokens\` exceed context limit: 58242 + 8192 > 65536, decrease input length or \`max_tokens\` and try again (p1/up1: ${DEEPSEEK_OVERFLOW})`,
       );
       // The log keeps the provider's own text.
-      expect(logLine(gw, reply.headers['x-request-id'])).toMatchObject({ status: 400, errCode: 'GW_ERR_UPSTREAM_CONTEXT_LENGTH' });
+      expect(await logLine(gw, reply.headers['x-request-id'])).toMatchObject({ status: 400, errCode: 'GW_ERR_UPSTREAM_CONTEXT_LENGTH' });
     }
   });
 

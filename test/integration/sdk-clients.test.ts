@@ -62,8 +62,8 @@ afterAll(async () => {
 const newId = () => `sdk-${randomUUID()}`;
 
 /** The gateway's own account of a request: which target answered, and what each attempt did. */
-function expectFailover(requestId: string, answeredBy: string) {
-  const line = completion(gw, requestId);
+async function expectFailover(requestId: string, answeredBy: string) {
+  const line = await completion(gw, requestId);
   expect(line, `log line for ${requestId}`).toBeDefined();
   expect(line!.status).toBe(200);
   expect(line!.target).toBe(answeredBy);
@@ -144,7 +144,7 @@ describe('openai SDK: failing first target, healthy second', () => {
       expect(response.headers.get('x-switchyard-target')).toBe('o2/gpt-up-2');
       expect(response.headers.get('x-switchyard-attempts')).toBe('2');
       expect(o1.requests.length).toBe(before + 1);
-      expectFirstAttempt(expectFailover(id, 'o2/gpt-up-2'), failure.code, 'o1/gpt-up-1');
+      expectFirstAttempt(await expectFailover(id, 'o2/gpt-up-2'), failure.code, 'o1/gpt-up-1');
     });
 
     it('chat.completions.create({stream: true}) yields every chunk of the second target', async () => {
@@ -166,7 +166,7 @@ describe('openai SDK: failing first target, healthy second', () => {
       expect(finishReasons.at(-1)).toBe('stop');
       expect([...models]).toEqual(['gpt-up-2']);
       expect(o1.requests.length).toBe(before + 1);
-      const line = expectFailover(id, 'o2/gpt-up-2');
+      const line = await expectFailover(id, 'o2/gpt-up-2');
       expectFirstAttempt(line, failure.code, 'o1/gpt-up-1');
       expect(line.streamEnd).toBe('complete');
     });
@@ -183,7 +183,7 @@ describe('openai SDK: failing first target, healthy second', () => {
       expect(final.model).toBe('gpt-up-2');
       expect(deltas.join('')).toBe(FULL_TEXT);
       expect(await runner.finalContent()).toBe(FULL_TEXT);
-      expectFirstAttempt(expectFailover(id, 'o2/gpt-up-2'), failure.code, 'o1/gpt-up-1');
+      expectFirstAttempt(await expectFailover(id, 'o2/gpt-up-2'), failure.code, 'o1/gpt-up-1');
     });
   });
 
@@ -229,7 +229,7 @@ describe('openai SDK: failing first target, healthy second', () => {
     const forwarded = o2.requests.at(-1)!.json;
     expect(forwarded.model).toBe('gpt-up-2');
     expect(forwarded.tools).toEqual(tools);
-    expectFailover(id, 'o2/gpt-up-2');
+    await expectFailover(id, 'o2/gpt-up-2');
   });
 
   describe.each([
@@ -263,7 +263,7 @@ describe('openai SDK: failing first target, healthy second', () => {
       expect(apiError.type).toBe('server_error');
       expect(apiError.message).toMatch(/incomplete/);
       expect(text).toBe('Hello wor');
-      const line = completion(gw, id)!;
+      const line = (await completion(gw, id))!;
       expect(line.streamEnd).toBe('failed');
       expect(line.errCode).toBe('GW_ERR_STREAM_INTERRUPTED');
     });
@@ -346,7 +346,7 @@ describe('@anthropic-ai/sdk: failing first target, healthy second', () => {
       expect(response.headers.get('x-switchyard-target')).toBe('a2/claude-up-2');
       expect(response.headers.get('x-switchyard-attempts')).toBe('2');
       expect(a1.requests.length).toBe(before + 1);
-      expectFirstAttempt(expectFailover(id, 'a2/claude-up-2'), failure.code, 'a1/claude-up-1');
+      expectFirstAttempt(await expectFailover(id, 'a2/claude-up-2'), failure.code, 'a1/claude-up-1');
     });
 
     it('messages.create({stream: true}) yields the raw events of the second target, message_stop included', async () => {
@@ -366,7 +366,7 @@ describe('@anthropic-ai/sdk: failing first target, healthy second', () => {
       expect(types.at(-1)).toBe('message_stop');
       expect(types.filter((t) => t === 'message_start')).toHaveLength(1); // nothing of the failed attempt leaked
       expect(types).toContain('message_delta');
-      const line = expectFailover(id, 'a2/claude-up-2');
+      const line = await expectFailover(id, 'a2/claude-up-2');
       expectFirstAttempt(line, failure.code, 'a1/claude-up-1');
       expect(line.streamEnd).toBe('complete');
     });
@@ -388,7 +388,7 @@ describe('@anthropic-ai/sdk: failing first target, healthy second', () => {
       expect(deltas).toEqual([...DEFAULT_CHUNKS]);
       expect(snapshot).toBe(FULL_TEXT);
       expect(await stream.finalText()).toBe(FULL_TEXT);
-      expectFirstAttempt(expectFailover(id, 'a2/claude-up-2'), failure.code, 'a1/claude-up-1');
+      expectFirstAttempt(await expectFailover(id, 'a2/claude-up-2'), failure.code, 'a1/claude-up-1');
     });
   });
 
@@ -425,7 +425,7 @@ describe('@anthropic-ai/sdk: failing first target, healthy second', () => {
     const forwarded = a2.requests.at(-1)!.json;
     expect(forwarded.model).toBe('claude-up-2');
     expect(forwarded.tools).toEqual(tools);
-    expectFailover(id, 'a2/claude-up-2');
+    await expectFailover(id, 'a2/claude-up-2');
   });
 
   describe.each([
@@ -462,7 +462,7 @@ describe('@anthropic-ai/sdk: failing first target, healthy second', () => {
       expect(text).toBe('Hello wor');
       expect(types).not.toContain('message_stop');
       expect(types).not.toContain('message_delta');
-      const line = completion(gw, id)!;
+      const line = (await completion(gw, id))!;
       expect(line.streamEnd).toBe('failed');
       expect(line.errCode).toBe('GW_ERR_STREAM_INTERRUPTED');
     });
@@ -496,7 +496,7 @@ describe('@anthropic-ai/sdk: failing first target, healthy second', () => {
     // The beta header is forwarded to a same-dialect target; the upstream path is the plain one.
     expect(a2.requests.at(-1)!.headers['anthropic-beta']).toBe('interleaved-thinking-2025-05-14');
     expect(a2.requests.at(-1)!.url).toBe('/v1/messages');
-    expectFailover(id, 'a2/claude-up-2');
+    await expectFailover(id, 'a2/claude-up-2');
   });
 
   it('client.beta.messages.stream on ?beta=true: text events and finalMessage after a failover', async () => {

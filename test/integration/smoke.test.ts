@@ -32,7 +32,7 @@ describe('smoke: a failing first target, a healthy second', () => {
     expect(body.model).toBe('up2');
     expect(p2.requests.at(-1)!.json.model).toBe('up2');
     expect(p2.requests.at(-1)!.headers.authorization).toBe('Bearer sk-test-p2-key');
-    const line = completion(gw, res.headers['x-request-id'] as string);
+    const line = await completion(gw, res.headers['x-request-id'] as string);
     expect(line?.attempts.map((a: any) => a.outcome)).toEqual(['failure', 'success']);
   });
 });
