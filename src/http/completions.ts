@@ -164,8 +164,8 @@ export function completionHandler(dialect: Dialect, deps: CompletionDeps) {
         ...answered,
       });
       summary.status = 200;
-      const write = backpressuredWriter(reply.raw);
-      const outcome = await relayStream(committed, { idleMs: target.spec.timeouts.idleMs, keepaliveMs: runtime.config.server.keepaliveMs, keepalive: KEEPALIVE[dialect] }, write);
+      const writer = backpressuredWriter(reply.raw);
+      const outcome = await relayStream(committed, { idleMs: target.spec.timeouts.idleMs, keepaliveMs: runtime.config.server.keepaliveMs, keepalive: KEEPALIVE[dialect] }, writer);
       releaseUpstream(committed, outcome);
       result.budget.release(totalTokens(outcome.tokens));
       usedTokens = totalTokens(outcome.tokens);
@@ -173,7 +173,7 @@ export function completionHandler(dialect: Dialect, deps: CompletionDeps) {
       Object.assign(summary, { streamEnd: outcome.end.kind, events: outcome.events, droppedEvents: outcome.dropped, tokens: outcome.tokens });
       if (outcome.error) {
         summary.errCode = outcome.error.code;
-        await write(renderStreamError(dialect, outcome.error, request.id)).catch(() => {});
+        await writer.write(renderStreamError(dialect, outcome.error, request.id)).catch(() => {});
       }
       if (outcome.dropped > 0) request.log.warn({ target: target.id, dropped: outcome.dropped }, 'dropped unparsable upstream events');
       reply.raw.end();

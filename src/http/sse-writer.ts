@@ -1,12 +1,13 @@
 import type { ServerResponse } from 'node:http';
+import type { StreamWriter } from '../routing/relay.js';
 import { ClientClosedError } from '../routing/request-context.js';
 
 /**
  * Writes to the client and waits for 'drain' when the socket buffer is full, so a slow reader
- * slows the upstream read instead of growing memory. Rejects once the client is gone.
+ * slows the upstream read instead of growing memory.
  */
-export function backpressuredWriter(raw: ServerResponse): (chunk: string) => Promise<void> {
-  return (chunk) => {
+export function backpressuredWriter(raw: ServerResponse): StreamWriter {
+  const write = (chunk: string): Promise<void> => {
     if (raw.destroyed || raw.writableEnded) return Promise.reject(new ClientClosedError());
     if (raw.write(chunk)) return Promise.resolve();
     return new Promise((resolve, reject) => {
@@ -22,4 +23,5 @@ export function backpressuredWriter(raw: ServerResponse): (chunk: string) => Pro
       raw.on('close', onClose);
     });
   };
+  return { write, flush: () => raw.socket?.uncork() };
 }

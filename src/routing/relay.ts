@@ -23,6 +23,17 @@ export interface RelayOutcome {
 
 type StreamCommit = Extract<Committed, { kind: 'stream' }>;
 
+/** How a relay writes a client's stream. */
+export interface StreamWriter {
+  /** Resolves once the chunk is accepted; waits while the client is not reading. Rejects once the client is gone. */
+  write(chunk: string): Promise<void>;
+  /**
+   * Sends what was written so far now. Node holds a response's writes until the next tick, so
+   * without it the first events wait while the rest of the upstream read they came in is relayed.
+   */
+  flush(): void;
+}
+
 /**
  * Everything after the commit point of a stream: no failover any more. Events are pulled from the
  * upstream only as fast as `write` accepts them. A cut, a stall past idleMs, an error event or a
@@ -38,7 +49,7 @@ export interface RelayOptions {
   keepalive: string;
 }
 
-export async function relayStream(commit: StreamCommit, options: RelayOptions, write: (chunk: string) => Promise<void>): Promise<RelayOutcome> {
+export async function relayStream(commit: StreamCommit, options: RelayOptions, writer: StreamWriter): Promise<RelayOutcome> {
   const { events, scope, rules, classify, translator, usage } = commit;
   const target = classify.target;
   // Counted in an object handed to module-level helpers rather than in closures made per stream:
@@ -49,13 +60,15 @@ export async function relayStream(commit: StreamCommit, options: RelayOptions, w
   // While the upstream is silent (a model thinking), keepalives stop clients and proxies from giving up on the stream.
   let reading = false;
   const keepalive = setTimeout(function beat() {
-    if (reading) write(options.keepalive).catch(() => {});
+    if (reading) writer.write(options.keepalive).catch(() => {});
     keepalive.refresh();
   }, options.keepaliveMs);
 
   try {
     const headEnds = commit.head.some(isClientTerminal);
-    await send(write, commit.head, counts);
+    await send(writer, commit.head, counts);
+    // The time to first event is the client's to see, whatever else came in the same upstream read.
+    writer.flush();
     // Written: the caller keeps the commit to the end of the stream, but not its first events with it.
     commit.head.length = 0;
     if (headEnds) return complete(counts, usage);
@@ -75,7 +88,7 @@ export async function relayStream(commit: StreamCommit, options: RelayOptions, w
       keepalive.refresh();
       if (!event) {
         if (!finished) return failed(counts, usage, 'GW_ERR_STREAM_INTERRUPTED', `${target} ended the stream before the answer was complete`, 'external');
-        await send(write, translator.end(), counts);
+        await send(writer, translator.end(), counts);
         return complete(counts, usage);
       }
       let parsed: unknown;
@@ -100,7 +113,7 @@ export async function relayStream(commit: StreamCommit, options: RelayOptions, w
         if (error instanceof GatewayError) return failed(counts, usage, 'GW_ERR_STREAM_INTERRUPTED', error.message, 'external', error);
         throw error;
       }
-      await send(write, translated, counts);
+      await send(writer, translated, counts);
       // A translator may end the client's stream before the upstream's end marker (A→O: message_stop on
       // OpenAI's usage chunk). Nothing may follow it, so a provider stalling after that is not waited for.
       if (meaning === 'terminal' || translated.some(isClientTerminal)) return complete(counts, usage);
@@ -150,8 +163,8 @@ interface Counts {
 }
 
 /** Writes events in order; they count once all are written. */
-async function send(write: (chunk: string) => Promise<void>, out: SseEvent[], counts: Counts): Promise<void> {
-  for (const event of out) await write(encodeSseEvent(event));
+async function send(writer: StreamWriter, out: SseEvent[], counts: Counts): Promise<void> {
+  for (const event of out) await writer.write(encodeSseEvent(event));
   counts.events += out.length;
 }
 
