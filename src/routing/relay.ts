@@ -162,9 +162,10 @@ interface Counts {
   events: number;
 }
 
-/** Writes events in order; they count once all are written. */
+/** Writes events in order, in one write (a translated event is often several); they count once written. */
 async function send(writer: StreamWriter, out: SseEvent[], counts: Counts): Promise<void> {
-  for (const event of out) await writer.write(encodeSseEvent(event));
+  if (out.length === 0) return;
+  await writer.write(out.length === 1 ? encodeSseEvent(out[0]!) : out.map(encodeSseEvent).join(''));
   counts.events += out.length;
 }
 

@@ -32,12 +32,14 @@ function commit(rest: string[]) {
   };
 }
 
-/** A writer that notes what the relay asked of it, in order. */
+const describeEvent = (text: string) => (text.includes('"role"') ? 'write role' : text.includes(OPENAI_DONE) ? 'write [DONE]' : `write ${/"content":"(\w+)"/.exec(text)?.[1] ?? 'finish'}`);
+
+/** A writer that notes what the relay asked of it, in order (each event of a write). */
 function recordingWriter(): StreamWriter & { calls: string[] } {
   const calls: string[] = [];
   return {
     calls,
-    write: async (text) => void calls.push(text.includes('"role"') ? 'write role' : text.includes(OPENAI_DONE) ? 'write [DONE]' : `write ${/"content":"(\w+)"/.exec(text)?.[1] ?? 'finish'}`),
+    write: async (text) => void calls.push(...text.split('\n\n').filter(Boolean).map(describeEvent)),
     flush: () => void calls.push('flush'),
   };
 }
