@@ -14,8 +14,9 @@ if (file && typeof globalThis.gc === 'function') {
   process.on('SIGUSR2', () => {
     const before = snapshot();
     // Twice: V8 frees dead ArrayBuffers' memory on a background sweeper after a full GC, and the next
-    // full GC finishes that sweep first. Read after one, a loaded machine once still counted three
-    // 6 MB request bodies long let go (test/integration/stream-memory.test.ts).
+    // full GC finishes that sweep first. Read after one, a loaded CI run counted 18 MB of buffers more
+    // than idle, three of test/integration/stream-memory.test.ts's 6 MB bodies — most likely freed
+    // but not yet swept (not reproduced here: quiet runs count 0.05 MB).
     globalThis.gc();
     globalThis.gc();
     const afterGc = snapshot();

@@ -23,5 +23,6 @@ export function backpressuredWriter(raw: ServerResponse): StreamWriter {
       raw.on('close', onClose);
     });
   };
+  // The socket, not the response: the hold is the cork Node's response write puts on its socket.
   return { write, flush: () => raw.socket?.uncork() };
 }

@@ -5,7 +5,7 @@ import { GatewayError } from '../errors/gateway-error.js';
 import type { StreamEnd } from '../health/types.js';
 import { classifyInBandError } from '../providers/classify.js';
 import { SseFramingError, type SseEvent } from '../sse/decoder.js';
-import { encodeSseEvent } from '../sse/encoder.js';
+import { encodeSseEvents } from '../sse/encoder.js';
 import type { Committed } from './attempt.js';
 import { ClientClosedError } from './request-context.js';
 
@@ -165,7 +165,7 @@ interface Counts {
 /** Writes events in order, in one write (a translated event is often several); they count once written. */
 async function send(writer: StreamWriter, out: SseEvent[], counts: Counts): Promise<void> {
   if (out.length === 0) return;
-  await writer.write(out.length === 1 ? encodeSseEvent(out[0]!) : out.map(encodeSseEvent).join(''));
+  await writer.write(encodeSseEvents(out));
   counts.events += out.length;
 }
 

@@ -5,3 +5,10 @@ export function encodeSseEvent(event: SseEvent): string {
   const data = event.data.includes('\n') ? event.data.split('\n').join('\ndata: ') : event.data;
   return event.event === undefined ? `data: ${data}\n\n` : `event: ${event.event}\ndata: ${data}\n\n`;
 }
+
+/** Several frames as one text, to go out in one write. */
+export function encodeSseEvents(events: readonly SseEvent[]): string {
+  let text = '';
+  for (const event of events) text += encodeSseEvent(event);
+  return text;
+}
