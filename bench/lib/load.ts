@@ -11,6 +11,7 @@
  * - `closedLoop` keeps N requests in flight: the server always has work queued, so its CPU time per
  *   request is its cost at saturation even when other processes take turns on its core.
  */
+import { getPriority, setPriority } from 'node:os';
 import type { Pool } from 'undici';
 
 export interface Target {
@@ -100,19 +101,54 @@ async function one(target: Target, scheduled: number, t0: number, sample: Sample
 }
 
 /**
- * Sleeps until `at` (performance.now() time). `precise`: a timer for the bulk, then setImmediate turns
- * (I/O still runs) for the last millisecond — accurate sends, but it spins the generator's core, so
- * only for the moderate-rate latency windows. Otherwise timers only: sends may be up to ~1 ms late,
- * in batches (still timed from their schedule), and the upstream sharing the core is not starved.
+ * Sleeps until `at` (performance.now() time). `precise`: a timer only for whole milliseconds ending at
+ * least 2 ms before `at`, then setImmediate turns (I/O still runs) — accurate sends, but it spins the
+ * generator's core, so only for the moderate-rate windows. (Node runs a sub-millisecond timer after
+ * 1 ms and libuv fires timers on whole milliseconds: a timer through the last stretch overshot it by
+ * up to 1 ms, at the same phase for a target all window long — bench/README.md, Latency.) Otherwise
+ * timers only: sends may be up to ~1 ms late, in batches (still timed from their schedule), and the
+ * upstream sharing the core is not starved.
  */
 async function until(at: number, precise: boolean): Promise<void> {
-  const wait = at - performance.now() - (precise ? 1 : 0);
-  if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+  const wait = precise ? Math.floor(at - performance.now() - 2) : at - performance.now();
+  if (wait >= (precise ? 1 : 0)) await new Promise((resolve) => setTimeout(resolve, wait));
   if (precise) while (performance.now() < at) await new Promise((resolve) => setImmediate(resolve));
 }
 
-/** `rate` requests per second to each target for `durationMs`, interleaved, on schedule; one Sample per target. */
-export async function openLoop(targets: Target[], rate: number, durationMs: number, precise = true): Promise<Sample[]> {
+/**
+ * Runs `work` with this thread at the lowest CPU priority (nice 19), then restores it. A precise
+ * window spins the generator's core, which it shares with the upstream and Redis: at equal priority
+ * a woken upstream waited behind the spinning generator now and then (upstream direct p99 2.6–5 ms;
+ * at nice 19, 0.6–0.7 ms). Only the latency windows: saturation needs the generator at full speed.
+ * Where the priority cannot be restored (raising it back needs CAP_SYS_NICE), the rest of the run
+ * stays at nice 19 and a warning says so.
+ */
+async function yieldingCore<T>(work: () => Promise<T>): Promise<T> {
+  const before = getPriority();
+  try {
+    setPriority(19);
+  } catch {
+    return work();
+  }
+  try {
+    return await work();
+  } finally {
+    try {
+      setPriority(before);
+    } catch {
+      if (!warnedPriority) process.stderr.write(`warning: could not restore the load generator's CPU priority (nice ${before}); later saturation phases run it at nice 19\n`);
+      warnedPriority = true;
+    }
+  }
+}
+let warnedPriority = false;
+
+/** `rate` requests per second to each target for `durationMs`, interleaved, on schedule; one Sample per target. `precise`: see `until`; the generator yields its core meanwhile. */
+export function openLoop(targets: Target[], rate: number, durationMs: number, precise = true): Promise<Sample[]> {
+  return precise ? yieldingCore(() => onSchedule(targets, rate, durationMs, true)) : onSchedule(targets, rate, durationMs, false);
+}
+
+async function onSchedule(targets: Target[], rate: number, durationMs: number, precise: boolean): Promise<Sample[]> {
   const samples = targets.map(newSample);
   const perTarget = Math.max(1, Math.round((rate * durationMs) / 1000));
   const total = perTarget * targets.length;
