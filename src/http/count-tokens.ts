@@ -8,6 +8,7 @@ import type { Runtime } from '../runtime.js';
 import { forwardedHeaders } from './forwarded-headers.js';
 import { checkModelAccess } from './auth-guard.js';
 import { checkCompletionBody } from './request-body.js';
+import { readBodyText } from '../upstream/read-body.js';
 import { mapTransportError } from '../upstream/transport-errors.js';
 import { AbortNotice } from '../upstream/abort-notice.js';
 
@@ -90,7 +91,7 @@ async function countUpstream(target: ResolvedTarget, request: FastifyRequest, re
   try {
     const response = await target.provider.transport.send(prepared, { signal: notice, connectTimeoutMs: target.spec.timeouts.connectMs });
     answered = true;
-    const text = await readBody(response.body);
+    const text = await readBodyText(response.body, MAX_BODY, () => new CountFailure(`the answer is larger than ${MAX_BODY} bytes`));
     if (response.status !== 200) throw new CountFailure(`${target.id} answered ${response.status}`);
     const parsed: unknown = parseJson(text, target.id);
     const tokens = (parsed as { input_tokens?: unknown } | null)?.input_tokens;
@@ -118,13 +119,3 @@ function parseJson(text: string, target: string): unknown {
   }
 }
 
-async function readBody(body: AsyncIterable<Uint8Array>): Promise<string> {
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  for await (const chunk of body) {
-    size += chunk.byteLength;
-    if (size > MAX_BODY) throw new CountFailure(`the answer is larger than ${MAX_BODY} bytes`);
-    chunks.push(chunk);
-  }
-  return Buffer.concat(chunks).toString('utf8');
-}

@@ -7,6 +7,7 @@ import { GatewayError } from '../errors/gateway-error.js';
 import { classifyInBandError, classifyUpstreamStatus, protocolError, type ClassifyContext } from '../providers/classify.js';
 import { SseFramingError, type SseEvent } from '../sse/decoder.js';
 import type { StreamTranslator, TranslateContext, Translator } from '../translate/index.js';
+import { readBodyText } from '../upstream/read-body.js';
 import { mapTransportError } from '../upstream/transport-errors.js';
 import type { UpstreamResponse } from '../upstream/types.js';
 import { AttemptScope } from './attempt-scope.js';
@@ -144,17 +145,7 @@ function isEventStream(response: UpstreamResponse): boolean {
   return (Array.isArray(type) ? type[0] : type)?.toLowerCase().startsWith('text/event-stream') ?? false;
 }
 
-/** Reads a body up to `limit` bytes; past it, either truncates (error bodies) or fails (completions). */
-async function readBody(response: UpstreamResponse, limit: number, truncate: boolean): Promise<string> {
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  for await (const chunk of response.body) {
-    size += chunk.byteLength;
-    if (size > limit) {
-      if (truncate) break;
-      throw new GatewayError('GW_ERR_UPSTREAM_PROTOCOL', `the response is larger than ${limit} bytes`, { failure: { breaker: 'failure', origin: 'external', failover: true, retry: 'never' } });
-    }
-    chunks.push(chunk);
-  }
-  return Buffer.concat(chunks).toString('utf8');
+/** A body up to `limit` bytes; past it, either truncated (error bodies) or a failure (completions). */
+function readBody(response: UpstreamResponse, limit: number, truncate: boolean): Promise<string> {
+  return readBodyText(response.body, limit, truncate ? 'truncate' : () => new GatewayError('GW_ERR_UPSTREAM_PROTOCOL', `the response is larger than ${limit} bytes`, { failure: { breaker: 'failure', origin: 'external', failover: true, retry: 'never' } }));
 }

@@ -1,5 +1,6 @@
 import { Readable } from 'node:stream';
 import { SseDecoder, type SseEvent } from '../sse/decoder.js';
+import { prematureClose } from '../upstream/read-body.js';
 
 const NO_EVENTS: readonly SseEvent[] = [];
 
@@ -110,9 +111,4 @@ export class UpstreamEvents {
       this.waiting = resolve;
     });
   }
-}
-
-/** What stream.finished() reports for a body closed before its end. */
-function prematureClose(): Error {
-  return Object.assign(new Error('Premature close'), { code: 'ERR_STREAM_PREMATURE_CLOSE' });
 }
