@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { Pool } from 'undici';
 import { closedLoop, halfSpread, median, openLoop, pct, saturationSearch, type Sample, type Step, type Target } from './lib/load.js';
-import { cpuSeconds, freePort, hasTaskset, memoryProbeFlags, pinned, pinSelf, probeMemory, sleep, start, type Memory, type Started } from './lib/procs.js';
+import { boxCpuTicks, cpuSeconds, freePort, hasTaskset, memoryProbeFlags, pinned, pinSelf, probeMemory, sleep, start, stealShare, type Memory, type Started } from './lib/procs.js';
 
 const env = (name: string, fallback: number) => Number(process.env[name] ?? fallback);
 const RUNS = env('BENCH_RUNS', 3);
@@ -331,7 +331,10 @@ async function main(): Promise<void> {
   await openBreakers();
   for (const s of [...SCENARIOS, ...PACED]) await closedLoop(target(s), PACED.includes(s) ? 8 : CONCURRENCY, Math.max(WARMUP_MS, PACED.includes(s) ? 1000 : JIT_WARMUP_MS));
 
+  const benchTicks = boxCpuTicks();
+  const stealPerRun: number[] = [];
   for (let run = 1; run <= RUNS; run++) {
+    const runTicks = boxCpuTicks();
     await openBreakers(); // again: cheap, and a measurement must never meet a half-open breaker
     const log = (what: string) => process.stderr.write(`run ${run}/${RUNS}: ${what}\n`);
 
@@ -402,7 +405,9 @@ async function main(): Promise<void> {
       fresh.child.kill('SIGTERM');
       await exited;
     }
+    stealPerRun.push(stealShare(runTicks, boxCpuTicks()));
   }
+  const steal = stealShare(benchTicks, boxCpuTicks());
 
   // ---- Summary: medians over runs, ± half the spread; ratios to the floor are taken per run, then the median.
   const fmt = (values: number[], digits: number) => (values.length === 0 || values.some((v) => !Number.isFinite(v)) ? '' : `${median(values).toFixed(digits)} ±${halfSpread(values).toFixed(digits)}`);
@@ -492,6 +497,7 @@ async function main(): Promise<void> {
     `\nSwitchyard vs a bare fastify+undici proxy — ${RUNS} run(s), medians ± half the spread between runs; node ${process.version}; ` +
       `${hasTaskset ? 'gateways and floor pinned to core 0; upstream, Redis and load generator on core 1' : 'NOT pinned (no taskset)'}\n` +
       `load average ${loadAtStart.map((l) => l.toFixed(1)).join(' ')} at start, ${loadavg().map((l) => l.toFixed(1)).join(' ')} at end (this box has ${cpus().length} cores: above ~2 the figures are noisy).\n` +
+      `hypervisor steal: ${(steal * 100).toFixed(1)}% of the box's CPU time during the runs (per run: ${stealPerRun.map((x) => `${(x * 100).toFixed(1)}%`).join(', ')}); above ~1% another guest had this VM's cores part of the time: CPU seconds count the stolen time as the servers' own and latencies wait for it.\n` +
       `req/s/core: requests per CPU-second of the server, saturated (closed loop, ${CONCURRENCY} in flight, ${PROBE_MS} ms); "busy": its CPU share then (< 0.9: it shared its core). ` +
       `"sustained": the highest open-loop rate it kept up with (steps of ${STEP_MS} ms; ≥ ${SEARCH.minAchieved * 100}% achieved, no errors, p99 ≤ ${SEARCH.maxP99Ms} ms, queue growth ≤ ${SEARCH.maxGrowthMs} ms), wall clock.\n` +
       `Latencies (ms): open loop at ${RATE} req/s for ${LATENCY_MS} ms, from the scheduled send, each scenario interleaved with the upstream direct and the floor; ` +
@@ -548,7 +554,7 @@ async function main(): Promise<void> {
   const settings = { runs: RUNS, warmupMs: WARMUP_MS, jitWarmupMs: JIT_WARMUP_MS, saturationWarmupMs: SATURATION_WARMUP_MS, probeMs: PROBE_MS, concurrency: CONCURRENCY, stepMs: STEP_MS, search: SEARCH, rate: RATE, latencyMs: LATENCY_MS, paced: { model: PACED_MODEL, rate: PACED_RATE, ms: PACED_MS }, streams: STREAMS, streamSeconds: STREAM_SECONDS };
   writeFileSync(
     out,
-    JSON.stringify({ node: process.version, pinned: hasTaskset, loadAverage: { start: loadAtStart, end: loadavg() }, settings, gateways: [...gateways.keys()], throughput, paired, latency, paced, memory, summary, checks: checks.map(([label, value, unit, ok]) => ({ label, value, unit, ok })), rows, pacedRows, memoryRows, redisIdleCallsPerSecond: redisIdlePerMs * 1000 }, null, 2),
+    JSON.stringify({ node: process.version, pinned: hasTaskset, loadAverage: { start: loadAtStart, end: loadavg() }, steal: { share: steal, perRun: stealPerRun }, settings, gateways: [...gateways.keys()], throughput, paired, latency, paced, memory, summary, checks: checks.map(([label, value, unit, ok]) => ({ label, value, unit, ok })), rows, pacedRows, memoryRows, redisIdleCallsPerSecond: redisIdlePerMs * 1000 }, null, 2),
   );
   process.stderr.write(`wrote ${out}\n`);
 

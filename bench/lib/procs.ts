@@ -56,6 +56,24 @@ export function cpuSeconds(pid: number): number {
   }
 }
 
+/**
+ * The box's CPU time so far, in clock ticks over every core, and how much of it the hypervisor gave
+ * to other guests (steal), from /proc/stat; zeros where it is missing. A process's CPU time (above)
+ * still counts the steal of its turns as its own.
+ */
+export function boxCpuTicks(): { total: number; steal: number } {
+  try {
+    // cpu  user nice system idle iowait irq softirq steal guest guest_nice (guest time is already in user)
+    const fields = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0]!.trim().split(/\s+/).slice(1, 9).map(Number);
+    return { total: fields.reduce((a, b) => a + b, 0), steal: fields[7] ?? 0 };
+  } catch {
+    return { total: 0, steal: 0 };
+  }
+}
+
+/** The share of the box's CPU time stolen by the hypervisor between two readings of boxCpuTicks (NaN without /proc). */
+export const stealShare = (from: { total: number; steal: number }, to: { total: number; steal: number }) => (to.total > from.total ? (to.steal - from.steal) / (to.total - from.total) : NaN);
+
 export function freePort(): Promise<number> {
   return new Promise((resolve) => {
     const server = createServer().listen(0, '127.0.0.1', () => {
