@@ -1,11 +1,12 @@
 import type { DialectRules } from '../dialects/index.js';
+import { spliceTopLevelString } from './shared/splice-member.js';
 import { withoutForeignThinking } from './shared/thinking-signature.js';
 import type { StreamTranslator, Translator } from './types.js';
 
 /**
- * Same dialect on both sides: the body goes as received (re-serialised only when the target calls
- * another model name, or when gateway-made thinking must be kept from an endpoint that validates
- * signatures) and answers come back untouched, each stream event only re-framed by the dialect.
+ * Same dialect on both sides: the body goes as received (its model name spliced in when the target
+ * calls another; re-serialised when gateway-made thinking must be kept from an endpoint that
+ * validates signatures) and answers come back untouched, each stream event only re-framed by the dialect.
  */
 export function passThrough(rules: DialectRules): Translator {
   const stream: StreamTranslator = {
@@ -18,9 +19,14 @@ export function passThrough(rules: DialectRules): Translator {
   return {
     begin(request, { upstreamModel, quirks }) {
       const messages = quirks.validatesThinkingSignatures && Array.isArray(request.body.messages) ? withoutForeignThinking(request.body.messages) : request.body.messages;
-      const unchanged = upstreamModel === request.model && messages === request.body.messages;
+      const renamedOnly = messages === request.body.messages;
+      const body = !renamedOnly
+        ? JSON.stringify({ ...request.body, model: upstreamModel, messages })
+        : upstreamModel === request.model
+          ? request.rawBody
+          : (spliceTopLevelString(request.rawBody, 'model', upstreamModel) ?? JSON.stringify({ ...request.body, model: upstreamModel }));
       return {
-        body: unchanged ? request.rawBody : JSON.stringify({ ...request.body, model: upstreamModel, messages }),
+        body,
         response: (upstreamBody) => upstreamBody,
         stream: () => stream,
       };
