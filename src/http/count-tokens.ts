@@ -8,6 +8,7 @@ import type { Runtime } from '../runtime.js';
 import { forwardedHeaders } from './forwarded-headers.js';
 import { checkModelAccess } from './auth-guard.js';
 import { checkCompletionBody } from './request-body.js';
+import { bodyNaming } from '../translate/shared/splice-member.js';
 import { readBodyText } from '../upstream/read-body.js';
 import { mapTransportError } from '../upstream/transport-errors.js';
 import { AbortNotice } from '../upstream/abort-notice.js';
@@ -42,7 +43,7 @@ export function countTokensHandler(deps: CountTokensDeps) {
       const target = counter(route.targets.map((spec) => runtime.targets.resolve(spec, model)), deps.health);
       if (target) {
         summary.target = target.id;
-        const counted = await countUpstream(target, request, reply, body, model).catch((error: unknown) => {
+        const counted = await countUpstream(target, request, reply, body).catch((error: unknown) => {
           summary.upstreamError = error instanceof Error ? error.message : String(error);
           return undefined;
         });
@@ -78,8 +79,8 @@ function counter(targets: ResolvedTarget[], health: HealthStore): ResolvedTarget
 }
 
 /** The provider's answer as it sent it, when it is a count; throws otherwise. Waits at most the target's timeouts.headersMs. */
-async function countUpstream(target: ResolvedTarget, request: FastifyRequest, reply: FastifyReply, body: Record<string, unknown>, model: string): Promise<string> {
-  const upstreamBody = target.model === model && request.rawBody !== undefined ? request.rawBody : JSON.stringify({ ...body, model: target.model });
+async function countUpstream(target: ResolvedTarget, request: FastifyRequest, reply: FastifyReply, body: Record<string, unknown>): Promise<string> {
+  const upstreamBody = bodyNaming(target.model, request.rawBody, body);
   const prepared = target.provider.prepareCountTokens(upstreamBody, forwardedHeaders(request));
   const notice = new AbortNotice();
   const timer = setTimeout(() => notice.abort(new Error(`no answer within timeouts.headersMs (${target.spec.timeouts.headersMs} ms)`)), target.spec.timeouts.headersMs);

@@ -1,5 +1,5 @@
 import type { DialectRules } from '../dialects/index.js';
-import { spliceTopLevelString } from './shared/splice-member.js';
+import { bodyNaming } from './shared/splice-member.js';
 import { withoutForeignThinking } from './shared/thinking-signature.js';
 import type { StreamTranslator, Translator } from './types.js';
 
@@ -19,14 +19,8 @@ export function passThrough(rules: DialectRules): Translator {
   return {
     begin(request, { upstreamModel, quirks }) {
       const messages = quirks.validatesThinkingSignatures && Array.isArray(request.body.messages) ? withoutForeignThinking(request.body.messages) : request.body.messages;
-      const renamedOnly = messages === request.body.messages;
-      const body = !renamedOnly
-        ? JSON.stringify({ ...request.body, model: upstreamModel, messages })
-        : upstreamModel === request.model
-          ? request.rawBody
-          : (spliceTopLevelString(request.rawBody, 'model', upstreamModel) ?? JSON.stringify({ ...request.body, model: upstreamModel }));
       return {
-        body,
+        body: messages === request.body.messages ? bodyNaming(upstreamModel, request.rawBody, request.body) : JSON.stringify({ ...request.body, model: upstreamModel, messages }),
         response: (upstreamBody) => upstreamBody,
         stream: () => stream,
       };

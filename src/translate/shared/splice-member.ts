@@ -43,6 +43,13 @@ export function spliceTopLevelString(raw: string, key: string, value: string): s
   return found ? raw.slice(0, found[0]) + JSON.stringify(value) + raw.slice(found[1]) : undefined;
 }
 
+/** A request's body text naming `model`: as received when it already does, spliced when it can be, re-serialised otherwise. */
+export function bodyNaming(model: string, raw: string | undefined, parsed: Record<string, unknown>): string {
+  if (raw === undefined) return JSON.stringify({ ...parsed, model });
+  if (parsed.model === model) return raw;
+  return spliceTopLevelString(raw, 'model', model) ?? JSON.stringify({ ...parsed, model });
+}
+
 const QUOTE = 0x22;
 const BACKSLASH = 0x5c;
 const COLON = 0x3a;

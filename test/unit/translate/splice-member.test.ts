@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { spliceTopLevelString } from '../../../src/translate/shared/splice-member.js';
+import { bodyNaming, spliceTopLevelString } from '../../../src/translate/shared/splice-member.js';
 
 /** A splice must mean exactly what re-serialising with the new value means. */
 function expectSameAsReserialised(raw: string, value: string) {
@@ -39,5 +39,23 @@ describe('spliceTopLevelString', () => {
     expect(spliceTopLevelString('{"mod\\u0065l":"a"}', 'model', 'x')).toBeUndefined(); // an escaped key
     expect(spliceTopLevelString('{"model":null}', 'model', 'x')).toBeUndefined(); // not a string
     expect(spliceTopLevelString('[{"model":"a"}]', 'model', 'x')).toBeUndefined(); // not an object at the top
+  });
+});
+
+describe('bodyNaming', () => {
+  const raw = '{"model":"claude-sonnet-4", "messages":[]}';
+  const parsed = JSON.parse(raw) as Record<string, unknown>;
+
+  it('sends the body as received when it already names the model', () => {
+    expect(bodyNaming('claude-sonnet-4', raw, parsed)).toBe(raw);
+  });
+
+  it('splices another name into the text', () => {
+    expect(bodyNaming('kimi-k2', raw, parsed)).toBe('{"model":"kimi-k2", "messages":[]}');
+  });
+
+  it('re-serialises when it cannot splice or has no text', () => {
+    expect(JSON.parse(bodyNaming('kimi-k2', '{"model":"a","model":"claude-sonnet-4","messages":[]}', parsed))).toEqual({ model: 'kimi-k2', messages: [] });
+    expect(bodyNaming('kimi-k2', undefined, parsed)).toBe('{"model":"kimi-k2","messages":[]}');
   });
 });
