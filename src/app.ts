@@ -3,6 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { isDeepStrictEqual } from 'node:util';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
+import secureJson from 'secure-json-parse';
 import type { GatewayConfig } from './config/resolve.js';
 import { GatewayError } from './errors/gateway-error.js';
 import { MemoryHealthStore } from './health/memory-store.js';
@@ -27,6 +28,8 @@ import { Budgets } from './routing/budgets.js';
 import { SecretScrubber } from './observability/logger.js';
 import { buildRuntime, type Lasting, type Runtime } from './runtime.js';
 import { HttpTransport } from './upstream/http-transport.js';
+
+const POISON_GUARD = { protoAction: 'error', constructorAction: 'error' } as const;
 
 export const VERSION = '0.1.0';
 
@@ -82,13 +85,23 @@ export function createGateway(config: GatewayConfig, logger: Logger, scrubber = 
     forceCloseConnections: 'idle',
   });
 
-  // Keep the raw body next to the parsed one, with fastify's own parser and its prototype-poisoning guards.
+  // The raw body is kept next to the parsed one. Parsed with fastify's prototype-poisoning guards
+  // (secure-json-parse's scan of the result) but not its parser's first pass, two regexes over the whole
+  // text: ~90 of ~350 µs on a 90 KB Claude Code-like body. Whatever fails goes to fastify's own parser,
+  // which words the error (empty body, invalid JSON, poisoned prototype) as it always has.
   const parseJson = app.getDefaultJsonParser('error', 'error');
   // Only JSON is accepted: fastify's default text/plain parser would turn a text body into a string and a 400 instead of a 415.
   app.removeContentTypeParser(['application/json', 'text/plain']);
   app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
     request.rawBody = body as string;
-    parseJson(request, body as string, done);
+    let parsed: unknown;
+    try {
+      parsed = secureJson.scan(JSON.parse(body as string) as Record<string, unknown>, POISON_GUARD);
+    } catch {
+      parseJson(request, body as string, done);
+      return;
+    }
+    done(null, parsed);
   });
   app.addHook('onRequest', (request, reply, done) => {
     void reply.header('x-request-id', request.id);

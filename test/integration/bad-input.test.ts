@@ -113,7 +113,14 @@ describe('malformed requests', () => {
   });
 
   it('prototype-poisoning JSON → 400, and nothing is polluted', async () => {
-    for (const body of ['{"model":"m","messages":[],"__proto__":{"polluted":true}}', '{"model":"m","messages":[],"constructor":{"prototype":{"polluted":true}}}']) {
+    const poisoned = [
+      '{"model":"m","messages":[],"__proto__":{"polluted":true}}',
+      '{"model":"m","messages":[],"constructor":{"prototype":{"polluted":true}}}',
+      // Escaped key names, and a poisoned object deep inside.
+      '{"model":"m","messages":[],"\\u005f_proto__":{"polluted":true}}',
+      '{"model":"m","messages":[{"role":"user","content":[{"type":"text","text":"x","c\\u006fnstructor":{"prototype":{"polluted":true}}}]}]}',
+    ];
+    for (const body of poisoned) {
       const reply = await chat(body);
       expect(reply.status).toBe(400);
       expect(reply.json.error.code).toMatch(/^GW_ERR_REQ_/);
