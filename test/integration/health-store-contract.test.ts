@@ -385,7 +385,8 @@ describe('RedisHealthStore: two stores on one Redis are two replicas of a fleet'
 
   it('Redis losing its data (gen back to 0) does not hide the next transition from a replica that cached a higher gen', async () => {
     const [x, y] = await pair(redis.url);
-    const key = target();
+    // An open long enough to be seen even through the resync backstop (300 ms): a 200 ms one was once over before a loaded CI box delivered it.
+    const key = target({ openMs: 1_000, maxOpenMs: 8_000 });
     x.register(key);
     y.register(key);
     // one open/close cycle: both replicas now hold a generation above 1
@@ -411,7 +412,8 @@ describe('RedisHealthStore: two stores on one Redis are two replicas of a fleet'
     for (const s of [x, y]) {
       await vi.waitFor(() => expect(s.liveReplicas()).toBe(2), { timeout: 3_000, interval: 10 });
     }
-    const id = target();
+    // the fleet's open lasts long enough for x to see it on a loaded box (see above)
+    const id = target({ openMs: 1_000, maxOpenMs: 8_000 });
     // same target, but x's own breaker stays open for long: only the fleet's close can end it soon
     const xKey: TargetKey = { ...id, breaker: { ...SETTINGS, openMs: 10_000, maxOpenMs: 20_000 } };
     x.register(xKey);
@@ -419,7 +421,7 @@ describe('RedisHealthStore: two stores on one Redis are two replicas of a fleet'
     // x cannot reach the target (local origin): its breaker opens, its vote alone does not open the fleet
     for (let i = 0; i < SETTINGS.consecutiveFailures; i++) x.record(await ticket(x, xKey), { kind: 'failure', origin: 'local', code: 'GW_ERR_UPSTREAM_CONNECT' });
     expect(health(x, xKey).state).toBe('open');
-    // the provider itself fails on y: the fleet opens (200 ms), then y's probe succeeds while x's subscription is down
+    // the provider itself fails on y: the fleet opens (1 s), then y's probe succeeds while x's subscription is down
     await trip(y, id);
     await waitForFleet(x, xKey, 'open');
     await waitForFleet(x, xKey, 'half_open');
