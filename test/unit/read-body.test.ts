@@ -42,8 +42,9 @@ describe('readBodyText on an undici body', () => {
   it('truncates at the chunks before the limit and lets the body go', async () => {
     const { body } = await request(`${base}/4`);
     const text = await readBodyText(body, 2048, 'truncate');
+    // How many whole chunks fit depends on how the socket's reads fell: a prefix, never past the limit.
     expect(text.length).toBeLessThanOrEqual(2048);
-    expect(text.startsWith('a')).toBe(true);
+    expect(['a', 'b', 'c', 'd'].map((c) => c.repeat(1024)).join('').startsWith(text)).toBe(true);
     expect(body.destroyed).toBe(true);
   });
 

@@ -45,9 +45,8 @@ export function spliceTopLevelString(raw: string, key: string, value: string): s
 
 /** A request's body text naming `model`: as received when it already does, spliced when it can be, re-serialised otherwise. */
 export function bodyNaming(model: string, raw: string | undefined, parsed: Record<string, unknown>): string {
-  if (raw === undefined) return JSON.stringify({ ...parsed, model });
-  if (parsed.model === model) return raw;
-  return spliceTopLevelString(raw, 'model', model) ?? JSON.stringify({ ...parsed, model });
+  const asText = raw === undefined ? undefined : parsed.model === model ? raw : spliceTopLevelString(raw, 'model', model);
+  return asText ?? JSON.stringify({ ...parsed, model });
 }
 
 const QUOTE = 0x22;
