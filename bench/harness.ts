@@ -3,7 +3,7 @@
  * same run. A fast mock upstream (bench/upstream.ts), Redis and this load generator run on core 1;
  * the gateways and the bare proxy (bench/bare-proxy.ts) on core 0, one at a time under load.
  * Per scenario and run: a stepped open-loop saturation search (req/s per core), costs between two
- * scenarios from paired (A B B A) probes, open-loop latency at a fixed rate interleaved with the
+ * scenarios from paired probes (short rounds, alternating order), open-loop latency at a fixed rate interleaved with the
  * upstream direct and the floor; then paced streams (is any event held?) and memory with many open
  * streams. See bench/README.md for the method and how to read it.
  */
@@ -22,6 +22,9 @@ const WARMUP_MS = env('BENCH_WARMUP_MS', 500);
 /** V8 needs a few seconds of saturation before a gateway's hot path is optimised: measured, a cold gateway does a third of its warm rate for its first 3 s. */
 const JIT_WARMUP_MS = env('BENCH_JIT_WARMUP_MS', 4000);
 const PROBE_MS = env('BENCH_PROBE_MS', 2500);
+const PAIR_ROUNDS = env('BENCH_PAIR_ROUNDS', 8);
+const PAIR_PROBE_MS = env('BENCH_PAIR_PROBE_MS', 1000);
+const PAIR_WARMUP_MS = 300;
 /** Saturation just before each probe: measured, a short warm-up at low concurrency left the floor at a third to two thirds of its steady rate. */
 const SATURATION_WARMUP_MS = env('BENCH_SATURATION_WARMUP_MS', 2000);
 const CONCURRENCY = env('BENCH_CONCURRENCY', 64);
@@ -140,8 +143,8 @@ const PACED: Scenario[] = [
 /**
  * Costs judged as a ratio between two scenarios of Switchyard (a target of issue 6, or the rpm
  * line). Probed apart, minutes from each other, their ratio moved ±10% with whatever else the box
- * ran — more than the 5% and 10% targets. Each pair is probed A B B A right after one another, so a
- * drift or a burst lands on both: cost = 1 − (B₁ + B₂) / (A₁ + A₂), per run.
+ * ran — more than the 5% and 10% targets. Each pair is probed in short rounds right after one
+ * another, A B, B A, A B…, so a drift or a burst lands on both (see pairedProbe).
  */
 const PAIRS: [base: string, other: string][] = [
   [PASS, BREAKER],
@@ -343,6 +346,28 @@ async function main(): Promise<void> {
     return { perCore: probe.done / probeCpu, busy: probeCpu / ((performance.now() - w0) / 1000), rps: probe.rps, errors: probe.errors };
   };
 
+  /**
+   * 1 − B's requests per CPU-second / A's, over PAIR_ROUNDS rounds of short probes in alternating order. With A = B
+   * this measured −3.4…1.2% where one A B B A of long probes measured −11.7…8.6% (bench/README.md).
+   */
+  const pairedProbe = async (a: Scenario, b: Scenario) => {
+    const sides = [a, b].map((s) => ({ scenario: s, done: 0, cpu: 0, perCore: [] as number[] }));
+    for (let round = 0; round < PAIR_ROUNDS; round++) {
+      for (const side of round % 2 === 0 ? sides : [...sides].reverse()) {
+        const pid = serverOf(side.scenario)!.child.pid!;
+        await closedLoop(target(side.scenario), CONCURRENCY, PAIR_WARMUP_MS);
+        const cpu0 = cpuSeconds(pid);
+        const { done } = await closedLoop(target(side.scenario), CONCURRENCY, PAIR_PROBE_MS);
+        const cpu = cpuSeconds(pid) - cpu0;
+        side.done += done;
+        side.cpu += cpu;
+        side.perCore.push(done / cpu);
+      }
+    }
+    const [base, other] = sides as [(typeof sides)[0], (typeof sides)[0]];
+    return { cost: 1 - other.done / other.cpu / (base.done / base.cpu), base: base.perCore, other: other.perCore };
+  };
+
   const throughput: Record<string, Throughput[]> = {};
   const paired: Record<string, { cost: number; base: number[]; other: number[] }[]> = {};
   const latency: Record<string, Latency[]> = {};
@@ -370,9 +395,8 @@ async function main(): Promise<void> {
     }
 
     for (const [base, other] of PAIRS) {
-      log(`paired: ${pairKey(base, other)} (A B B A)`);
-      const [a1, b1, b2, a2] = [await perCoreProbe(byName(base)), await perCoreProbe(byName(other)), await perCoreProbe(byName(other)), await perCoreProbe(byName(base))];
-      (paired[pairKey(base, other)] ??= []).push({ cost: 1 - (b1.perCore + b2.perCore) / (a1.perCore + a2.perCore), base: [a1.perCore, a2.perCore], other: [b1.perCore, b2.perCore] });
+      log(`paired: ${pairKey(base, other)} (${PAIR_ROUNDS} rounds, A B then B A)`);
+      (paired[pairKey(base, other)] ??= []).push(await pairedProbe(byName(base), byName(other)));
     }
 
     // Latency: each scenario in one window with the upstream direct and the floor of its kind, interleaved.
@@ -580,7 +604,7 @@ async function main(): Promise<void> {
 
   mkdirSync('bench/results', { recursive: true });
   const out = join('bench/results', `bench-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
-  const settings = { runs: RUNS, warmupMs: WARMUP_MS, jitWarmupMs: JIT_WARMUP_MS, saturationWarmupMs: SATURATION_WARMUP_MS, probeMs: PROBE_MS, concurrency: CONCURRENCY, stepMs: STEP_MS, search: SEARCH, rate: RATE, latencyMs: LATENCY_MS, paced: { model: PACED_MODEL, rate: PACED_RATE, ms: PACED_MS }, streams: STREAMS, streamSeconds: STREAM_SECONDS };
+  const settings = { runs: RUNS, warmupMs: WARMUP_MS, jitWarmupMs: JIT_WARMUP_MS, saturationWarmupMs: SATURATION_WARMUP_MS, probeMs: PROBE_MS, pairs: { rounds: PAIR_ROUNDS, probeMs: PAIR_PROBE_MS, warmupMs: PAIR_WARMUP_MS }, concurrency: CONCURRENCY, stepMs: STEP_MS, search: SEARCH, rate: RATE, latencyMs: LATENCY_MS, paced: { model: PACED_MODEL, rate: PACED_RATE, ms: PACED_MS }, streams: STREAMS, streamSeconds: STREAM_SECONDS };
   writeFileSync(
     out,
     JSON.stringify({ node: process.version, pinned: hasTaskset, loadAverage: { start: loadAtStart, end: loadavg() }, steal: { share: steal, perRun: stealPerRun }, settings, gateways: [...gateways.keys()], throughput, paired, latency, paced, memory, summary, checks: checks.map(([label, value, unit, ok]) => ({ label, value, unit, ok })), rows, pacedRows, memoryRows, redisIdleCallsPerSecond: redisIdlePerMs * 1000 }, null, 2),

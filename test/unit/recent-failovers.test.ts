@@ -26,6 +26,10 @@ describe('RecentFailovers.note', () => {
     ]);
   });
 
+  it('a target skipped behind an open breaker is no failover', () => {
+    expect(hops([{ target: 'a/1', outcome: 'skipped', reason: 'open' }, { target: 'b/2', outcome: 'success' }], true)).toEqual([]);
+  });
+
   it('a retry on the same target is no failover', () => {
     expect(hops([{ target: 'a/1', outcome: 'ignored', code: 'GW_ERR_UPSTREAM_RATE_LIMITED' }, { target: 'a/1', outcome: 'success' }], true)).toEqual([]);
   });
