@@ -32,8 +32,8 @@ export interface CompletionDeps {
 
 declare module 'fastify' {
   interface FastifyRequest {
-    /** The body as received, so an unchanged request is forwarded byte for byte. */
-    rawBody?: string | undefined;
+    /** The body's bytes as received, so an unchanged request is forwarded byte for byte. */
+    rawBody?: Buffer | undefined;
   }
 }
 
@@ -190,7 +190,7 @@ export function completionHandler(dialect: Dialect, deps: CompletionDeps) {
 /** The checked body, in the one object that holds it while the request runs (so forgetRequestBody can let it go). */
 function clientRequestOf(request: FastifyRequest): { clientRequest: ClientRequest; stream: boolean } {
   const { body, model, stream } = checkCompletionBody(request.body);
-  return { clientRequest: { rawBody: request.rawBody ?? JSON.stringify(body), body, model }, stream };
+  return { clientRequest: { rawBody: request.rawBody ?? Buffer.from(JSON.stringify(body)), body, model }, stream };
 }
 
 /**
@@ -199,10 +199,12 @@ function clientRequestOf(request: FastifyRequest): { clientRequest: ClientReques
  * open streams of 100 KB requests held 67 MB of heap (the body as received and as parsed) until
  * they ended.
  */
+const NOTHING = Buffer.alloc(0);
+
 function forgetRequestBody(request: FastifyRequest, clientRequest: ClientRequest): void {
   request.body = undefined;
   request.rawBody = undefined;
-  clientRequest.rawBody = '';
+  clientRequest.rawBody = NOTHING;
   clientRequest.body = {};
 }
 

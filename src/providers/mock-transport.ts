@@ -26,7 +26,7 @@ export class MockTransport implements Transport {
   async send(request: UpstreamRequest, options: SendOptions): Promise<UpstreamResponse> {
     const signal = options.signal.toAbortSignal();
     const dialect: Dialect = request.url.endsWith('/v1/messages') ? 'anthropic' : 'openai';
-    const body = JSON.parse(request.body) as { model?: unknown };
+    const body = JSON.parse(request.body.toString()) as { model?: unknown };
     const model = typeof body.model === 'string' ? body.model : 'mock';
     const failure = this.random() < this.options.failureRate ? this.options.failure : undefined;
     this.served += 1;

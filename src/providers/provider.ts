@@ -12,7 +12,7 @@ export interface ForwardedHeaders {
 export interface OutboundCall {
   /** The wire dialect of `body` (the provider's, after any translation). */
   dialect: Dialect;
-  body: string;
+  body: string | Buffer;
   stream: boolean;
   forwarded: ForwardedHeaders;
 }
@@ -63,7 +63,7 @@ export class Provider {
   }
 
   /** POST /v1/messages/count_tokens on an Anthropic-dialect provider, with the same auth as its messages. */
-  prepareCountTokens(body: string, forwarded: ForwardedHeaders): UpstreamRequest {
+  prepareCountTokens(body: string | Buffer, forwarded: ForwardedHeaders): UpstreamRequest {
     const headers: Record<string, string> = { 'content-type': 'application/json', accept: 'application/json', 'user-agent': USER_AGENT };
     this.anthropicHeaders(headers, forwarded, this.keys?.current() ?? 0);
     Object.assign(headers, this.spec.headers);

@@ -2,8 +2,8 @@ import type { SseEvent } from '../sse/decoder.js';
 
 /** The client's request as the HTTP layer received it. */
 export interface ClientRequest {
-  /** The body exactly as received, forwarded untouched when nothing needs to change. */
-  rawBody: string;
+  /** The body's bytes exactly as received, forwarded untouched when nothing needs to change. */
+  rawBody: Buffer;
   body: Record<string, unknown>;
   model: string;
 }
@@ -87,8 +87,8 @@ export interface StreamTranslator {
 
 /** One request's translation: built from the client request, it also converts that request's answers. */
 export interface Translation {
-  /** The upstream request body (JSON text). */
-  body: string;
+  /** The upstream request body: JSON text, or the client's bytes when they go out as received. */
+  body: string | Buffer;
   /**
    * A complete upstream JSON answer → the client's JSON answer. `parsed` is the body already parsed
    * (the gateway parses every answer to check it), so a translation does not parse it again.

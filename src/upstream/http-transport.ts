@@ -18,7 +18,7 @@ export class HttpTransport implements Transport {
 
   async send(request: UpstreamRequest, options: SendOptions): Promise<UpstreamResponse> {
     const { origin, path } = this.endpointOf(request.url);
-    const body = Buffer.from(request.body);
+    const body = typeof request.body === 'string' ? Buffer.from(request.body) : request.body;
     const response = await this.agentFor(options.connectTimeoutMs).request({
       origin,
       path,

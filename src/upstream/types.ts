@@ -4,7 +4,8 @@ import type { AbortNotice } from './abort-notice.js';
 export interface UpstreamRequest {
   url: string;
   headers: Record<string, string>;
-  body: string;
+  /** JSON text, or the client's bytes when the body goes out as received. */
+  body: string | Buffer;
   /** What the gateway expects back. */
   stream: boolean;
 }

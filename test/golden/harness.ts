@@ -71,7 +71,7 @@ export function loadCases(): GoldenCase[] {
 
 export function begin(translator: Translator, c: GoldenCase) {
   return translator.begin(
-    { rawBody: c.clientRequestText, body: c.clientRequest, model: String(c.clientRequest.model) },
+    { rawBody: Buffer.from(c.clientRequestText), body: c.clientRequest, model: String(c.clientRequest.model) },
     { upstreamModel: c.upstreamModel ?? String(c.clientRequest.model), stream: c.stream, quirks: c.quirks, context: fixedContext() },
   );
 }
@@ -79,7 +79,7 @@ export function begin(translator: Translator, c: GoldenCase) {
 /** The translated request body, or the error a refused request renders to (client-error.json). */
 export function translatedRequest(translator: Translator, c: GoldenCase): { file: string; actual: string } {
   try {
-    return { file: 'upstream-request.json', actual: pretty(begin(translator, c).body) };
+    return { file: 'upstream-request.json', actual: pretty(begin(translator, c).body.toString()) };
   } catch (error) {
     if (!isGatewayError(error)) throw error;
     const rendered = renderError(c.client, error, 'req_golden');

@@ -36,3 +36,35 @@ describe('smoke: a failing first target, a healthy second', () => {
     expect(line?.attempts.map((a: any) => a.outcome)).toEqual(['failure', 'success']);
   });
 });
+
+describe('smoke: a pass-through target gets the client bytes, only the model name changed', () => {
+  let up: FakeUpstream;
+  let gw: TestGateway;
+  beforeAll(async () => {
+    up = await startFakeUpstream();
+    gw = await startGateway({
+      providers: { up: { type: 'openai', baseUrl: `${up.url}/v1`, apiKey: 'sk-test-up-key' } },
+      routes: [
+        { match: 'alias', targets: [{ provider: 'up', model: 'qwen3-coder-plus' }] },
+        { match: 'as-sent', targets: ['up'] },
+      ],
+    });
+  });
+  afterAll(async () => {
+    await gw.close();
+    await up.close();
+  });
+
+  // Multi-byte characters before and after the model (é 2 bytes, ✓ 3, 你好 3 each, 😀 4), escapes and odd whitespace:
+  // a splice at character offsets instead of byte offsets, or any re-encoding, shows here.
+  const text = (model: string) => `{"messages" : [{"role":"user","content":"é ✓ 你好 😀 \\"model\\": \\u00e9"}],\n\t"model":  "${model}" , "temperature":0.50}`;
+
+  for (const [model, upstreamModel] of [['alias', 'qwen3-coder-plus'], ['as-sent', 'as-sent']] as const) {
+    it(`${model}: the upstream receives ${model === 'alias' ? 'the bytes with the name spliced in' : 'the bytes as sent'}`, async () => {
+      const res = await request(`${gw.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: Buffer.from(text(model)) });
+      await res.body.dump();
+      expect(res.statusCode).toBe(200);
+      expect(up.requests.at(-1)!.body).toBe(text(upstreamModel));
+    });
+  }
+});

@@ -1,31 +1,48 @@
 /**
- * `raw` (a JSON object's text) with the value of its top-level member `key` replaced by the JSON
- * string `value`, or undefined where a splice cannot be sure to mean the same as re-serialising:
- * the key absent or repeated, any top-level key written with escapes, or its value not a string.
+ * `raw` (a JSON object's bytes, UTF-8) with the value of its top-level member `key` (ASCII) replaced
+ * by the JSON string `value`, or undefined where a splice cannot be sure to mean the same as
+ * re-serialising: the key absent or repeated, any top-level key written with escapes, or its value
+ * not a string.
  *
- * Renaming the model of a pass-through body this way avoids re-serialising all of it: on a 92 KB
- * Claude Code-like body (twenty tools, forty turns) JSON.stringify took ~175 µs, this ~60 (the scan
- * jumps from quote to quote with indexOf; it reads to the end, as a repeated key would win).
+ * Renaming the model of a pass-through body this way avoids re-serialising all of it, and working on
+ * the bytes as received avoids encoding the text again: on a 92 KB Claude Code-like body
+ * JSON.stringify took ~175 µs, the scan ~60, and encoding 100 KB of text ~45 µs (ASCII) to ~95 µs
+ * (a few non-ASCII characters) on Node 20.
  */
-export function spliceTopLevelString(raw: string, key: string, value: string): string | undefined {
+export function spliceTopLevelString(raw: Buffer, key: string, value: string): Buffer | undefined {
+  // latin1 makes one character of each byte, so the text's indices are the bytes' offsets. UTF-8 puts
+  // no byte below 0x80 inside a multi-byte character, so every quote, backslash, colon, brace and
+  // bracket the scan meets is the JSON's own.
+  const span = topLevelStringSpan(raw.toString('latin1'), key);
+  return span && Buffer.concat([raw.subarray(0, span[0]), Buffer.from(JSON.stringify(value)), raw.subarray(span[1])]);
+}
+
+/** A request's body naming `model`: as received when it already does, spliced when it can be, re-serialised otherwise. */
+export function bodyNaming(model: string, raw: Buffer | undefined, parsed: Record<string, unknown>): Buffer | string {
+  const asReceived = raw === undefined ? undefined : parsed.model === model ? raw : spliceTopLevelString(raw, 'model', model);
+  return asReceived ?? JSON.stringify({ ...parsed, model });
+}
+
+/** Where the string value of `text`'s one top-level member `key` starts and ends (its quotes included); undefined as for spliceTopLevelString. */
+function topLevelStringSpan(text: string, key: string): [start: number, end: number] | undefined {
   let depth = 0;
   let found: [start: number, end: number] | undefined;
   let i = 0;
-  while (i < raw.length) {
-    const c = raw.charCodeAt(i);
+  while (i < text.length) {
+    const c = text.charCodeAt(i);
     if (c === QUOTE) {
-      const end = stringEnd(raw, i);
+      const end = stringEnd(text, i);
       if (end < 0) return undefined;
       if (depth === 1) {
-        const colon = nextSignificant(raw, end);
-        if (raw.charCodeAt(colon) === COLON) {
-          const name = raw.slice(i + 1, end - 1);
+        const colon = nextSignificant(text, end);
+        if (text.charCodeAt(colon) === COLON) {
+          const name = text.slice(i + 1, end - 1);
           if (name.includes('\\')) return undefined;
           if (name === key) {
             if (found) return undefined;
-            const valueStart = nextSignificant(raw, colon + 1);
-            if (raw.charCodeAt(valueStart) !== QUOTE) return undefined;
-            const valueEnd = stringEnd(raw, valueStart);
+            const valueStart = nextSignificant(text, colon + 1);
+            if (text.charCodeAt(valueStart) !== QUOTE) return undefined;
+            const valueEnd = stringEnd(text, valueStart);
             if (valueEnd < 0) return undefined;
             found = [valueStart, valueEnd];
             i = valueEnd;
@@ -40,13 +57,7 @@ export function spliceTopLevelString(raw: string, key: string, value: string): s
     else if (c === CLOSE_BRACE || c === CLOSE_BRACKET) depth -= 1;
     i += 1;
   }
-  return found ? raw.slice(0, found[0]) + JSON.stringify(value) + raw.slice(found[1]) : undefined;
-}
-
-/** A request's body text naming `model`: as received when it already does, spliced when it can be, re-serialised otherwise. */
-export function bodyNaming(model: string, raw: string | undefined, parsed: Record<string, unknown>): string {
-  const asText = raw === undefined ? undefined : parsed.model === model ? raw : spliceTopLevelString(raw, 'model', model);
-  return asText ?? JSON.stringify({ ...parsed, model });
+  return found;
 }
 
 const QUOTE = 0x22;
@@ -58,20 +69,20 @@ const OPEN_BRACKET = 0x5b;
 const CLOSE_BRACKET = 0x5d;
 
 /** The index just past the string token opening at `start`, or -1 if it never closes. */
-function stringEnd(raw: string, start: number): number {
-  let quote = raw.indexOf('"', start + 1);
+function stringEnd(text: string, start: number): number {
+  let quote = text.indexOf('"', start + 1);
   while (quote >= 0) {
     let backslashes = 0;
-    while (raw.charCodeAt(quote - 1 - backslashes) === BACKSLASH) backslashes += 1;
+    while (text.charCodeAt(quote - 1 - backslashes) === BACKSLASH) backslashes += 1;
     if (backslashes % 2 === 0) return quote + 1;
-    quote = raw.indexOf('"', quote + 1);
+    quote = text.indexOf('"', quote + 1);
   }
   return -1;
 }
 
 /** The index of the first character at or after `from` that is not JSON whitespace. */
-function nextSignificant(raw: string, from: number): number {
+function nextSignificant(text: string, from: number): number {
   let i = from;
-  for (let c = raw.charCodeAt(i); c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09; c = raw.charCodeAt(++i));
+  for (let c = text.charCodeAt(i); c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09; c = text.charCodeAt(++i));
   return i;
 }

@@ -18,10 +18,12 @@ import { fixedContext } from '../../golden/harness.js';
 type Json = Record<string, unknown>;
 
 function begin(body: Json, quirks: Partial<ProviderQuirks> = {}, stream = false) {
-  return anthropicToOpenai.begin(
-    { rawBody: JSON.stringify(body), body, model: String(body.model) },
+  const translation = anthropicToOpenai.begin(
+    { rawBody: Buffer.from(JSON.stringify(body)), body, model: String(body.model) },
     { upstreamModel: 'kimi-k2-thinking', stream, quirks: { ...DEFAULT_QUIRKS, ...quirks }, context: fixedContext() },
   );
+  // Translations build JSON text; only a pass-through sends the client's bytes.
+  return { ...translation, body: translation.body.toString() };
 }
 
 const base = (extra: Json = {}): Json => ({ model: 'claude-sonnet-4-5', max_tokens: 100, messages: [{ role: 'user', content: 'hi' }], ...extra });

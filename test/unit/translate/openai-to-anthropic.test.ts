@@ -6,10 +6,12 @@ import { DEFAULT_QUIRKS, type ProviderQuirks } from '../../../src/translate/type
 import { fixedContext } from '../../golden/harness.js';
 
 function begin(body: Record<string, unknown>, quirks: Partial<ProviderQuirks> = {}, stream = false) {
-  return openaiToAnthropic.begin(
-    { rawBody: JSON.stringify(body), body, model: String(body.model) },
+  const translation = openaiToAnthropic.begin(
+    { rawBody: Buffer.from(JSON.stringify(body)), body, model: String(body.model) },
     { upstreamModel: 'claude-sonnet-4-5', stream, quirks: { ...DEFAULT_QUIRKS, ...quirks }, context: fixedContext() },
   );
+  // Translations build JSON text; only a pass-through sends the client's bytes.
+  return { ...translation, body: translation.body.toString() };
 }
 
 function request(body: Record<string, unknown>, quirks: Partial<ProviderQuirks> = {}): Record<string, unknown> {

@@ -1,9 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { bodyNaming, spliceTopLevelString } from '../../../src/translate/shared/splice-member.js';
 
+/** The splice of `raw`'s text, as text (undefined when it declines). */
+const splice = (raw: string, value: string) => spliceTopLevelString(Buffer.from(raw), 'model', value)?.toString();
+
 /** A splice must mean exactly what re-serialising with the new value means. */
 function expectSameAsReserialised(raw: string, value: string) {
-  const spliced = spliceTopLevelString(raw, 'model', value);
+  const spliced = splice(raw, value);
   expect(spliced).toBeDefined();
   expect(JSON.parse(spliced!)).toEqual({ ...(JSON.parse(raw) as object), model: value });
 }
@@ -17,12 +20,20 @@ describe('spliceTopLevelString', () => {
       metadata: { model: 'nested' },
     });
     expectSameAsReserialised(raw, 'kimi-k2');
-    expect(spliceTopLevelString(raw, 'model', 'kimi-k2')).toContain('{"model":"nested"}');
+    expect(splice(raw, 'kimi-k2')).toContain('{"model":"nested"}');
   });
 
   it('keeps the text around it byte for byte, whitespace included', () => {
     const raw = '{\n  "model" :\t"a\\"b",\n  "stream": true\n}';
-    expect(spliceTopLevelString(raw, 'model', 'q/"w')).toBe('{\n  "model" :\t"q/\\"w",\n  "stream": true\n}');
+    expect(splice(raw, 'q/"w')).toBe('{\n  "model" :\t"q/\\"w",\n  "stream": true\n}');
+  });
+
+  it('finds its place in bytes when characters before and after take several (UTF-8)', () => {
+    // é takes 2 bytes, 你好 3 each, 😀 4 (a surrogate pair in the text): the offsets of bytes and characters part ways.
+    const raw = '{"system":"é 你好 😀 \\"{[","model":"claude-sonnet-4","messages":[{"role":"user","content":"モデル «model»"}]}';
+    expectSameAsReserialised(raw, 'qwen3-coder-plus');
+    expect(splice(raw, 'qwen3-coder-plus')).toBe(raw.replace('claude-sonnet-4', 'qwen3-coder-plus'));
+    expectSameAsReserialised(raw, 'モデル-ü');
   });
 
   it('escapes the new value as JSON', () => {
@@ -34,28 +45,30 @@ describe('spliceTopLevelString', () => {
   });
 
   it('declines when re-serialising could mean something else', () => {
-    expect(spliceTopLevelString('{"messages":[]}', 'model', 'x')).toBeUndefined(); // absent
-    expect(spliceTopLevelString('{"model":"a","model":"b"}', 'model', 'x')).toBeUndefined(); // repeated: JSON.parse keeps the last
-    expect(spliceTopLevelString('{"mod\\u0065l":"a"}', 'model', 'x')).toBeUndefined(); // an escaped key
-    expect(spliceTopLevelString('{"model":null}', 'model', 'x')).toBeUndefined(); // not a string
-    expect(spliceTopLevelString('[{"model":"a"}]', 'model', 'x')).toBeUndefined(); // not an object at the top
+    expect(splice('{"messages":[]}', 'x')).toBeUndefined(); // absent
+    expect(splice('{"model":"a","model":"b"}', 'x')).toBeUndefined(); // repeated: JSON.parse keeps the last
+    expect(splice('{"mod\\u0065l":"a"}', 'x')).toBeUndefined(); // an escaped key
+    expect(splice('{"model":null}', 'x')).toBeUndefined(); // not a string
+    expect(splice('[{"model":"a"}]', 'x')).toBeUndefined(); // not an object at the top
+    expect(splice('{"mödel":"a"}', 'x')).toBeUndefined(); // a key that only looks alike in one byte per character
   });
 });
 
 describe('bodyNaming', () => {
-  const raw = '{"model":"claude-sonnet-4", "messages":[]}';
-  const parsed = JSON.parse(raw) as Record<string, unknown>;
+  const text = '{"model":"claude-sonnet-4", "messages":[]}';
+  const raw = Buffer.from(text);
+  const parsed = JSON.parse(text) as Record<string, unknown>;
 
-  it('sends the body as received when it already names the model', () => {
+  it('sends the bytes as received when they already name the model', () => {
     expect(bodyNaming('claude-sonnet-4', raw, parsed)).toBe(raw);
   });
 
-  it('splices another name into the text', () => {
-    expect(bodyNaming('kimi-k2', raw, parsed)).toBe('{"model":"kimi-k2", "messages":[]}');
+  it('splices another name into the bytes', () => {
+    expect(bodyNaming('kimi-k2', raw, parsed).toString()).toBe('{"model":"kimi-k2", "messages":[]}');
   });
 
-  it('re-serialises when it cannot splice or has no text', () => {
-    expect(JSON.parse(bodyNaming('kimi-k2', '{"model":"a","model":"claude-sonnet-4","messages":[]}', parsed))).toEqual({ model: 'kimi-k2', messages: [] });
+  it('re-serialises when it cannot splice or has no bytes', () => {
+    expect(JSON.parse(bodyNaming('kimi-k2', Buffer.from('{"model":"a","model":"claude-sonnet-4","messages":[]}'), parsed).toString())).toEqual({ model: 'kimi-k2', messages: [] });
     expect(bodyNaming('kimi-k2', undefined, parsed)).toBe('{"model":"kimi-k2","messages":[]}');
   });
 });
