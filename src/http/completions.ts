@@ -193,14 +193,14 @@ function clientRequestOf(request: FastifyRequest): { clientRequest: ClientReques
   return { clientRequest: { rawBody: request.rawBody ?? Buffer.from(JSON.stringify(body)), body, model }, stream };
 }
 
+const NOTHING = Buffer.alloc(0);
+
 /**
  * Past a stream's commit point nothing fails over, so nothing needs the request's body any more,
  * while the stream may last minutes and Claude Code's bodies run to hundreds of KB: measured, 300
  * open streams of 100 KB requests held 67 MB of heap (the body as received and as parsed) until
  * they ended.
  */
-const NOTHING = Buffer.alloc(0);
-
 function forgetRequestBody(request: FastifyRequest, clientRequest: ClientRequest): void {
   request.body = undefined;
   request.rawBody = undefined;
