@@ -544,7 +544,7 @@ async function main(): Promise<void> {
     `\nSwitchyard vs a bare fastify+undici proxy — ${RUNS} run(s), medians ± half the spread between runs; node ${process.version}; ` +
       `${hasTaskset ? 'gateways and floor pinned to core 0; upstream, Redis and load generator on core 1' : 'NOT pinned (no taskset)'}\n` +
       `load average ${loadAtStart.map((l) => l.toFixed(1)).join(' ')} at start, ${loadavg().map((l) => l.toFixed(1)).join(' ')} at end (this box has ${cpus().length} cores: above ~2 the figures are noisy).\n` +
-      `hypervisor steal: ${(steal * 100).toFixed(1)}% of the box's CPU time during the runs (per run: ${stealPerRun.map((x) => `${(x * 100).toFixed(1)}%`).join(', ')}); above ~1% another guest had this VM's cores part of the time: CPU seconds count the stolen time as the servers' own and latencies wait for it.\n` +
+      `hypervisor steal: ${(steal * 100).toFixed(1)}% of the box's CPU time during the runs (per run: ${stealPerRun.map((x) => `${(x * 100).toFixed(1)}%`).join(', ')}); above ~1% another guest had this VM's cores part of the time: CPU seconds may count the stolen time as the servers' own, and latencies wait for it.\n` +
       `req/s/core: requests per CPU-second of the server, saturated (closed loop, ${CONCURRENCY} in flight, ${PROBE_MS} ms); "busy": its CPU share then (< 0.9: it shared its core). ` +
       `"sustained": the highest open-loop rate it kept up with (steps of ${STEP_MS} ms; ≥ ${SEARCH.minAchieved * 100}% achieved, no errors, p99 ≤ ${SEARCH.maxP99Ms} ms, queue growth ≤ ${SEARCH.maxGrowthMs} ms), wall clock.\n` +
       `Latencies (ms): open loop at ${RATE} req/s for ${LATENCY_MS} ms, from the scheduled send, each scenario interleaved with the upstream direct and the floor; ` +
