@@ -17,6 +17,8 @@ export interface ReceivedRequest {
   headers: Record<string, string | string[] | undefined>;
   /** Raw request body text. */
   body: string;
+  /** The body's bytes as they arrived (text decoding hides which invalid UTF-8 was sent). */
+  bytes: Buffer;
   /** `JSON.parse(body)`, or undefined if the body is not JSON. */
   json: any;
   /** performance.now() when the full body had been read. */
@@ -297,7 +299,7 @@ function parseJson(body: string): any {
 }
 
 /** Attaches close tracking immediately, so a close during body upload is not missed. */
-function trackExchange(req: IncomingMessage, res: ServerResponse): (body: string) => Exchange {
+function trackExchange(req: IncomingMessage, res: ServerResponse): (bytes: Buffer) => Exchange {
   const socket: Socket = req.socket;
   const closedSignal = new AbortController();
   const signal = closedSignal.signal;
@@ -312,6 +314,7 @@ function trackExchange(req: IncomingMessage, res: ServerResponse): (body: string
     url: req.url ?? '/',
     headers: { ...req.headers },
     body: '',
+    bytes: Buffer.alloc(0),
     json: undefined,
     receivedAt: 0,
     closed,
@@ -349,9 +352,10 @@ function trackExchange(req: IncomingMessage, res: ServerResponse): (body: string
   const delay = (ms: number): Promise<boolean> =>
     sleep(ms, true, { signal }).catch(() => false);
 
-  return (body) => {
-    record.body = body;
-    record.json = parseJson(body);
+  return (bytes) => {
+    record.bytes = bytes;
+    record.body = bytes.toString('utf8');
+    record.json = parseJson(record.body);
     record.receivedAt = performance.now();
 
     const controls: Omit<ManualExchange, keyof ReceivedRequest> = {
@@ -446,7 +450,7 @@ export async function startFakeUpstream(opts: { dialect?: Dialect | undefined } 
     const chunks: Buffer[] = [];
     req.on('data', (chunk: Buffer) => chunks.push(chunk));
     req.on('end', () => {
-      const exchange = complete(Buffer.concat(chunks).toString('utf8'));
+      const exchange = complete(Buffer.concat(chunks));
       requests.push(exchange.ex);
       requestQueue.push(exchange.ex);
       if (manualMode) {

@@ -67,4 +67,13 @@ describe('smoke: a pass-through target gets the client bytes, only the model nam
       expect(up.requests.at(-1)!.body).toBe(text(upstreamModel));
     });
   }
+
+  it('bytes that are not UTF-8 go on as the text the gateway read, never as sent', async () => {
+    // C0 A2 is an overlong '"': Node reads two U+FFFD inside one string, a lax decoder a quote that ends it, then a second "model".
+    const bytes = (middle: number[]) => Buffer.concat([Buffer.from('{"model":"as-sent","messages":[{"role":"user","content":"x'), Buffer.from(middle), Buffer.from(',\\"model\\":\\"other"}]}')]);
+    const res = await request(`${gw.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: bytes([0xc0, 0xa2]) });
+    await res.body.dump();
+    expect(res.statusCode).toBe(200);
+    expect(up.requests.at(-1)!.bytes.equals(bytes([0xef, 0xbf, 0xbd, 0xef, 0xbf, 0xbd]))).toBe(true);
+  });
 });
