@@ -68,6 +68,14 @@ describe('smoke: a pass-through target gets the client bytes, only the model nam
     });
   }
 
+  it('a repeated "model" never goes upstream: the body is re-serialised with the one name the gateway routed by', async () => {
+    // JSON.parse keeps the last; an upstream parser that keeps the first would answer with a model no route allowed.
+    const res = await request(`${gw.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"model":"o1-pro","model":"as-sent","messages":[{"role":"user","content":"hi"}]}' });
+    await res.body.dump();
+    expect(res.statusCode).toBe(200);
+    expect(up.requests.at(-1)!.body).toBe('{"model":"as-sent","messages":[{"role":"user","content":"hi"}]}');
+  });
+
   it('bytes that are not UTF-8 go on as the text the gateway read, never as sent', async () => {
     // C0 A2 is an overlong '"': Node reads two U+FFFD inside one string, a lax decoder a quote that ends it, then a second "model".
     const bytes = (middle: number[]) => Buffer.concat([Buffer.from('{"model":"as-sent","messages":[{"role":"user","content":"x'), Buffer.from(middle), Buffer.from(',\\"model\\":\\"other"}]}')]);

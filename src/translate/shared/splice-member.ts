@@ -1,8 +1,8 @@
 /**
  * `raw` (a JSON object's bytes, UTF-8) with the value of its top-level member `key` (ASCII) replaced
- * by the JSON string `value`, or undefined where a splice cannot be sure to mean the same as
- * re-serialising: the key absent or repeated, any top-level key written with escapes, or its value
- * not a string.
+ * by the JSON string `value` — `raw` itself where it already reads so — or undefined where a splice
+ * cannot be sure to mean the same as re-serialising: the key absent or repeated, any top-level key
+ * written with escapes, or its value not a string.
  *
  * Renaming the model of a pass-through body this way avoids re-serialising all of it, and working on
  * the bytes as received avoids encoding the text again: on a 92 KB Claude Code-like body
@@ -13,14 +13,22 @@ export function spliceTopLevelString(raw: Buffer, key: string, value: string): B
   // latin1 makes one character of each byte, so the text's indices are the bytes' offsets. UTF-8 puts
   // no byte below 0x80 inside a multi-byte character, so every quote, backslash, colon, brace and
   // bracket the scan meets is the JSON's own.
-  const span = topLevelStringSpan(raw.toString('latin1'), key);
-  return span && Buffer.concat([raw.subarray(0, span[0]), Buffer.from(JSON.stringify(value)), raw.subarray(span[1])]);
+  const text = raw.toString('latin1');
+  const span = topLevelStringSpan(text, key);
+  if (!span) return undefined;
+  const written = JSON.stringify(value);
+  if (text.slice(span[0], span[1]) === written) return raw;
+  return Buffer.concat([raw.subarray(0, span[0]), Buffer.from(written), raw.subarray(span[1])]);
 }
 
-/** A request's body naming `model`: as received when it already does, spliced when it can be, re-serialised otherwise. */
+/**
+ * A request's body naming `model`: the bytes as received (spliced where the name changes) when they
+ * write one top-level `model`, re-serialised otherwise. Even an unchanged name is checked: JSON.parse
+ * keeps the last of repeated keys and some parsers the first, so `{"model":"other","model":"allowed"}`
+ * would be routed, and checked against a consumer's models, by one name and answered by another.
+ */
 export function bodyNaming(model: string, raw: Buffer | undefined, parsed: Record<string, unknown>): Buffer | string {
-  const asReceived = raw === undefined ? undefined : parsed.model === model ? raw : spliceTopLevelString(raw, 'model', model);
-  return asReceived ?? JSON.stringify({ ...parsed, model });
+  return (raw && spliceTopLevelString(raw, 'model', model)) ?? JSON.stringify({ ...parsed, model });
 }
 
 /** Where the string value of `text`'s one top-level member `key` starts and ends (its quotes included); undefined as for spliceTopLevelString. */

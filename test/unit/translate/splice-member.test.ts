@@ -36,6 +36,11 @@ describe('spliceTopLevelString', () => {
     expectSameAsReserialised(raw, 'モデル-ü');
   });
 
+  it('returns the very bytes when the value already reads so', () => {
+    const raw = Buffer.from('{"model":"m","n":1}');
+    expect(spliceTopLevelString(raw, 'model', 'm')).toBe(raw);
+  });
+
   it('escapes the new value as JSON', () => {
     expectSameAsReserialised('{"model":"m","n":1}', 'line\nbreak "quoted" \\ \u2028');
   });
@@ -65,6 +70,14 @@ describe('bodyNaming', () => {
 
   it('splices another name into the bytes', () => {
     expect(bodyNaming('kimi-k2', raw, parsed).toString()).toBe('{"model":"kimi-k2", "messages":[]}');
+  });
+
+  it('re-serialises a body that repeats the key, even when the name it parsed to is unchanged', () => {
+    // JSON.parse kept the last; a parser upstream that keeps the first would answer with another model.
+    const repeated = Buffer.from('{"model":"other","model":"claude-sonnet-4","messages":[]}');
+    expect(bodyNaming('claude-sonnet-4', repeated, parsed)).toBe('{"model":"claude-sonnet-4","messages":[]}');
+    const escaped = Buffer.from('{"model":"other","mod\\u0065l":"claude-sonnet-4","messages":[]}');
+    expect(bodyNaming('claude-sonnet-4', escaped, parsed)).toBe('{"model":"claude-sonnet-4","messages":[]}');
   });
 
   it('re-serialises when it cannot splice or has no bytes', () => {
