@@ -247,6 +247,12 @@ async function memoryWithOpenStreams(server: Server, n: number): Promise<MemoryF
   return { idle: idle.before, idleAfterGc: idle.afterGc, open: open.before, openAfterGc: open.afterGc, endedAfterGc: afterEnd.afterGc, opened, concurrent };
 }
 
+/** A pair's requests per CPU-second, round by round: base[i] and other[i] were probed one right after the other. */
+interface PairedProbe {
+  base: number[];
+  other: number[];
+}
+
 interface Throughput {
   /** Requests per CPU-second of the server, saturated (closed loop): req/s per core, whatever else ran on the core. */
   perCore: number;
@@ -335,41 +341,32 @@ async function main(): Promise<void> {
   };
 
   /** The closed-loop probe of one scenario: its requests per CPU-second of its server, saturated. */
-  const perCoreProbe = async (s: Scenario) => {
+  const perCoreProbe = async (s: Scenario, warmupMs = SATURATION_WARMUP_MS, probeMs = PROBE_MS) => {
     const server = serverOf(s)!;
     // At full concurrency, like the probe: a server switched to from another, or coming off the low-rate phases, runs slow until it is hot again.
-    await closedLoop(target(s), CONCURRENCY, SATURATION_WARMUP_MS);
+    await closedLoop(target(s), CONCURRENCY, warmupMs);
     const cpu0 = cpuSeconds(server.child.pid!);
     const w0 = performance.now();
-    const probe = await closedLoop(target(s), CONCURRENCY, PROBE_MS);
+    const probe = await closedLoop(target(s), CONCURRENCY, probeMs);
     const probeCpu = cpuSeconds(server.child.pid!) - cpu0;
     return { perCore: probe.done / probeCpu, busy: probeCpu / ((performance.now() - w0) / 1000), rps: probe.rps, errors: probe.errors };
   };
 
   /**
-   * 1 − B's requests per CPU-second / A's, over PAIR_ROUNDS rounds of short probes in alternating order. With A = B
-   * this measured −3.4…1.2% where one A B B A of long probes measured −11.7…8.6% (bench/README.md).
+   * Requests per CPU-second of A and of B, one pair of short probes per round, in alternating order (A B, B A, A B…):
+   * with A = B this measured −3.4…1.2% where one A B B A of long probes measured −11.7…8.6% (bench/README.md).
    */
-  const pairedProbe = async (a: Scenario, b: Scenario) => {
-    const sides = [a, b].map((s) => ({ scenario: s, done: 0, cpu: 0, perCore: [] as number[] }));
+  const pairedProbe = async (a: Scenario, b: Scenario): Promise<PairedProbe> => {
+    const probed: PairedProbe = { base: [], other: [] };
     for (let round = 0; round < PAIR_ROUNDS; round++) {
-      for (const side of round % 2 === 0 ? sides : [...sides].reverse()) {
-        const pid = serverOf(side.scenario)!.child.pid!;
-        await closedLoop(target(side.scenario), CONCURRENCY, PAIR_WARMUP_MS);
-        const cpu0 = cpuSeconds(pid);
-        const { done } = await closedLoop(target(side.scenario), CONCURRENCY, PAIR_PROBE_MS);
-        const cpu = cpuSeconds(pid) - cpu0;
-        side.done += done;
-        side.cpu += cpu;
-        side.perCore.push(done / cpu);
-      }
+      const order = round % 2 === 0 ? ([[a, probed.base], [b, probed.other]] as const) : ([[b, probed.other], [a, probed.base]] as const);
+      for (const [scenario, into] of order) into.push((await perCoreProbe(scenario, PAIR_WARMUP_MS, PAIR_PROBE_MS)).perCore);
     }
-    const [base, other] = sides as [(typeof sides)[0], (typeof sides)[0]];
-    return { cost: 1 - other.done / other.cpu / (base.done / base.cpu), base: base.perCore, other: other.perCore };
+    return probed;
   };
 
   const throughput: Record<string, Throughput[]> = {};
-  const paired: Record<string, { cost: number; base: number[]; other: number[] }[]> = {};
+  const paired: Record<string, PairedProbe[]> = {};
   const latency: Record<string, Latency[]> = {};
   const paced: Record<string, Paced[]> = {};
   const memory: Record<string, MemoryFigures[]> = {};

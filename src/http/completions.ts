@@ -190,10 +190,8 @@ export function completionHandler(dialect: Dialect, deps: CompletionDeps) {
 /** The checked body, in the one object that holds it while the request runs (so forgetRequestBody can let it go). */
 function clientRequestOf(request: FastifyRequest): { clientRequest: ClientRequest; stream: boolean } {
   const { body, model, stream } = checkCompletionBody(request.body);
-  return { clientRequest: { rawBody: request.rawBody ?? Buffer.from(JSON.stringify(body)), body, model }, stream };
+  return { clientRequest: { rawBody: request.rawBody, body, model }, stream };
 }
-
-const NOTHING = Buffer.alloc(0);
 
 /**
  * Past a stream's commit point nothing fails over, so nothing needs the request's body any more,
@@ -204,7 +202,7 @@ const NOTHING = Buffer.alloc(0);
 function forgetRequestBody(request: FastifyRequest, clientRequest: ClientRequest): void {
   request.body = undefined;
   request.rawBody = undefined;
-  clientRequest.rawBody = NOTHING;
+  clientRequest.rawBody = undefined;
   clientRequest.body = {};
 }
 

@@ -2,8 +2,8 @@ import type { SseEvent } from '../sse/decoder.js';
 
 /** The client's request as the HTTP layer received it. */
 export interface ClientRequest {
-  /** The body's bytes exactly as received, forwarded untouched when nothing needs to change. */
-  rawBody: Buffer;
+  /** The body's bytes exactly as received, forwarded untouched when nothing needs to change (none: re-serialised). */
+  rawBody: Buffer | undefined;
   body: Record<string, unknown>;
   model: string;
 }
