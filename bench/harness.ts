@@ -7,7 +7,7 @@
  * upstream direct and the floor; then paced streams (is any event held?) and memory with many open
  * streams. See bench/README.md for the method and how to read it.
  */
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -35,6 +35,8 @@ const PACED_EVENTS = env('BENCH_PACED_EVENTS', 20);
 const PACED_INTERVAL_MS = env('BENCH_PACED_INTERVAL_MS', 10);
 const PACED_RATE = env('BENCH_PACED_RATE', 20);
 const PACED_MS = env('BENCH_PACED_MS', 5000);
+/** A long stream's content events: each written on its own, 1 ms apart, so each reaches the proxy in a read of its own, as a model's tokens do. */
+const LONG_EVENTS = env('BENCH_LONG_EVENTS', 100);
 const STREAMS = env('BENCH_STREAMS', 1000);
 const STREAM_SECONDS = env('BENCH_STREAM_SECONDS', 10);
 /** Set: every server writes a V8 CPU profile of the whole bench into PROFILE_DIR when it exits (open it in Chrome DevTools or speedscope). */
@@ -92,6 +94,11 @@ interface Scenario {
   openBreaker?: boolean;
   /** The rows it is compared with when not those of its kind (same body): the upstream direct and the floor. */
   reference?: { direct: string; floor: string };
+  /**
+   * Only requests per CPU-second: each answer takes ~100 events × the upstream's pacing, so the
+   * open-loop search's latency criteria and the latency windows would measure the upstream's pace.
+   */
+  cpuOnly?: boolean;
 }
 
 const chat = (model: string, stream: boolean) => ({ path: CHAT, payload: openaiBody(model, stream) });
@@ -110,6 +117,9 @@ const REDIS_STREAM = 'Redis store: pass-through, stream';
 const REDIS_RPM = 'Redis store: rpm budget';
 const BIG = { direct: 'upstream direct, 110 KB body (absolute)', floor: 'FLOOR bare proxy, 110 KB body', gateway: 'pass-through, 110 KB body (Claude Code-sized)' } as const;
 const bigChat = (model: string) => ({ path: CHAT, payload: bigOpenaiBody(model), reference: { direct: BIG.direct, floor: BIG.floor } });
+const LONG = { floor: 'FLOOR bare proxy, long stream', gateway: 'pass-through, long stream', translated: 'translated Anthropic→OpenAI, long stream' } as const;
+const LONG_MODEL = `paced-${LONG_EVENTS}x1`;
+const long = { cpuOnly: true, reference: { direct: DIRECT.stream, floor: LONG.floor } };
 
 const SCENARIOS: Scenario[] = [
   { name: DIRECT['non-stream'], kind: 'non-stream', via: 'direct', ...chat('bench', false) },
@@ -128,6 +138,9 @@ const SCENARIOS: Scenario[] = [
   { name: BIG.direct, kind: 'non-stream', via: 'direct', ...bigChat('bench') },
   { name: BIG.floor, kind: 'non-stream', via: 'floor', ...bigChat('bench') },
   { name: BIG.gateway, kind: 'non-stream', via: MEMORY, ...bigChat('bench') },
+  { name: LONG.floor, kind: 'stream', via: 'floor', ...chat(LONG_MODEL, true), ...long },
+  { name: LONG.gateway, kind: 'stream', via: MEMORY, ...chat(LONG_MODEL, true), ...long },
+  { name: LONG.translated, kind: 'stream', via: MEMORY, ...messages(LONG_MODEL, true), ...long },
 ];
 const directOf = (s: Scenario) => s.reference?.direct ?? DIRECT[s.kind];
 const floorOf = (s: Scenario) => s.reference?.floor ?? FLOOR[s.kind];
@@ -141,12 +154,15 @@ const PACED: Scenario[] = [
 ];
 
 /**
- * Costs judged as a ratio between two scenarios of Switchyard (a target of issue 6, or the rpm
- * line). Probed apart, minutes from each other, their ratio moved ±10% with whatever else the box
- * ran — more than the 5% and 10% targets. Each pair is probed in short rounds right after one
- * another, A B, B A, A B…, so a drift or a burst lands on both (see pairedProbe).
+ * Ratios a target of issue 6 (or the rpm line) judges: the gateway's share of the floor's req/s/core,
+ * and costs between two scenarios of Switchyard. Probed apart, minutes from each other, a ratio moved
+ * ±10% with whatever else the box ran — as much as the 5% and 10% targets, and enough to move the
+ * pass-through's share across its 50%. Each pair is probed in short rounds right after one another,
+ * A B, B A, A B…, so a drift or a burst lands on both (see pairedProbe).
  */
 const PAIRS: [base: string, other: string][] = [
+  [FLOOR['non-stream'], PASS],
+  [FLOOR['non-stream'], TRANSLATED],
   [PASS, BREAKER],
   [PASS, REDIS_PASS],
   [PASS, RPM],
@@ -253,6 +269,13 @@ interface PairedProbe {
   other: number[];
 }
 
+/** A figure from paired probes: its mean over every round of every run, with that mean's standard error. */
+interface PairedFigure {
+  value: number;
+  se: number;
+  rounds: number;
+}
+
 interface Throughput {
   /** Requests per CPU-second of the server, saturated (closed loop): req/s per core, whatever else ran on the core. */
   perCore: number;
@@ -298,7 +321,6 @@ async function main(): Promise<void> {
   const [uCmd, uArgs] = pinned(1, process.execPath, ['--import', 'tsx', 'bench/upstream.ts']);
   const upstream = await start(uCmd, uArgs, {}, listening);
   const upstreamUrl = `http://127.0.0.1:${upstream.line.port as number}`;
-  const bare = await startServer(dir, 'floor', ['--import', 'tsx', 'bench/bare-proxy.ts'], { UPSTREAM_URL: upstreamUrl }, listening);
 
   // Redis, on the upstream's core.
   const redisPort = await freePort();
@@ -309,23 +331,33 @@ async function main(): Promise<void> {
   await new Promise((resolve) => redis.once('ready', resolve));
 
   const deadPort = await freePort();
+  const specs = [...new Set([...SCENARIOS, ...PACED].flatMap((s) => (typeof s.via === 'object' ? [s.via] : [])))];
+  // JSON is YAML.
+  for (const spec of specs) writeFileSync(configFile(dir, spec), JSON.stringify(gatewayConfig(spec, upstreamUrl, deadPort, `redis://127.0.0.1:${redisPort}`), null, 2));
+  // Started anew for every run: two identical gateways, started apart, measured 5.6–19.4% apart (bench/README.md), a
+  // process's own JIT and memory layout. Kept for the whole bench, that draw would sit in every run alike, and the
+  // medians over runs would hide it; fresh processes per run put it in the spread between runs instead.
+  let bare!: Server; // set by startServers, first thing in every run
   const gateways = new Map<GatewaySpec, Server>();
-  for (const spec of new Set([...SCENARIOS, ...PACED].flatMap((s) => (typeof s.via === 'object' ? [s.via] : [])))) {
-    const file = join(dir, `gateway-${spec.label}.yaml`);
-    // JSON is YAML.
-    writeFileSync(file, JSON.stringify(gatewayConfig(spec, upstreamUrl, deadPort, `redis://127.0.0.1:${redisPort}`), null, 2));
-    const port = await freePort();
-    gateways.set(spec, await startServer(dir, `gateway-${spec.label}`, ['dist/main.js', '--config', file], { PORT: String(port) }, gatewayReady, port));
-  }
+  const startServers = async (run: number) => {
+    bare = await startServer(dir, `floor-${run}`, ['--import', 'tsx', 'bench/bare-proxy.ts'], { UPSTREAM_URL: upstreamUrl }, listening);
+    for (const spec of specs) {
+      const port = await freePort();
+      gateways.set(spec, await startServer(dir, `gateway-${spec.label}-${run}`, ['dist/main.js', '--config', configFile(dir, spec)], { PORT: String(port) }, gatewayReady, port));
+    }
+  };
 
   // Round trips: every gateway call is a script (commandstats also counts the commands a script runs, so only the script calls
   // are summed, with the harness's own INFO); heartbeats and resyncs run regardless, so they are measured idle and subtracted.
   const redisCalls = async () => [...(await redis.info('commandstats')).matchAll(/^cmdstat_(?:evalsha|eval|fcall|fcall_ro|info):calls=(\d+)/gm)].reduce((n, m) => n + Number(m[1]), 0);
-  // Over several of their 1 s periods, after the gateways' start-up sync.
-  await sleep(1000);
-  const idleStart = await redisCalls();
-  await sleep(5000);
-  const redisIdlePerMs = ((await redisCalls()) - idleStart - 1) / 5000;
+  let redisIdlePerMs = 0;
+  const measureRedisIdle = async () => {
+    // Over several of their 1 s periods, after the gateways' start-up sync.
+    await sleep(1000);
+    const idleStart = await redisCalls();
+    await sleep(5000);
+    redisIdlePerMs = ((await redisCalls()) - idleStart - 1) / 5000;
+  };
 
   const pools = new Map<string, Pool>();
   const poolFor = (via: Via) => {
@@ -335,6 +367,16 @@ async function main(): Promise<void> {
   };
   const target = (s: Scenario): Target => ({ pool: poolFor(s.via), path: s.path, payload: s.payload, ...(s.headers ? { headers: s.headers } : {}) });
   const serverOf = (s: Scenario) => (s.via === 'floor' ? bare : s.via === 'direct' ? undefined : gateways.get(s.via)!);
+  /** Ends this run's servers and the harness's connections to them (the upstream's pool is kept). */
+  const stopServers = async () => {
+    for (const [url, pool] of pools) {
+      if (url === upstreamUrl) continue;
+      await pool.close();
+      pools.delete(url);
+    }
+    await stop([...[...gateways.values()].map((g) => g.child), bare.child]);
+    gateways.clear();
+  };
   const byName = (name: string) => SCENARIOS.find((s) => s.name === name)!;
   const openBreakers = async () => {
     for (const spec of gateways.keys()) await (await poolFor(spec).request({ method: 'POST', path: CHAT, headers: { 'content-type': 'application/json' }, body: openaiBody('bench-open-primary', false) })).body.dump();
@@ -358,6 +400,9 @@ async function main(): Promise<void> {
    */
   const pairedProbe = async (a: Scenario, b: Scenario): Promise<PairedProbe> => {
     const probed: PairedProbe = { base: [], other: [] };
+    // Both hot before the first round: a gateway idle for the minutes since its own phase ran its first 1 s probe
+    // at 41% of its rate (the Redis gateway, first round of two runs in three), after a 300 ms warm-up.
+    for (const s of [a, b]) await closedLoop(target(s), CONCURRENCY, SATURATION_WARMUP_MS);
     for (let round = 0; round < PAIR_ROUNDS; round++) {
       const order = round % 2 === 0 ? ([[a, probed.base], [b, probed.other]] as const) : ([[b, probed.other], [a, probed.base]] as const);
       for (const [scenario, into] of order) into.push((await perCoreProbe(scenario, PAIR_WARMUP_MS, PAIR_PROBE_MS)).perCore);
@@ -371,21 +416,26 @@ async function main(): Promise<void> {
   const paced: Record<string, Paced[]> = {};
   const memory: Record<string, MemoryFigures[]> = {};
 
-  // JIT and connection warm-up of every process before anything is recorded.
-  process.stderr.write('warming up\n');
-  await openBreakers();
-  for (const s of [...SCENARIOS, ...PACED]) await closedLoop(target(s), PACED.includes(s) ? 8 : CONCURRENCY, Math.max(WARMUP_MS, PACED.includes(s) ? 1000 : JIT_WARMUP_MS));
-
   const benchTicks = boxCpuTicks();
   const stealPerRun: number[] = [];
   for (let run = 1; run <= RUNS; run++) {
     const runTicks = boxCpuTicks();
-    await openBreakers(); // again: cheap, and a measurement must never meet a half-open breaker
     const log = (what: string) => process.stderr.write(`run ${run}/${RUNS}: ${what}\n`);
+    log('starting the floor and the gateways');
+    await startServers(run);
+    await measureRedisIdle();
+    // JIT and connection warm-up of every process before anything is recorded.
+    log('warming up');
+    await openBreakers();
+    for (const s of [...SCENARIOS, ...PACED]) await closedLoop(target(s), PACED.includes(s) ? 8 : CONCURRENCY, Math.max(WARMUP_MS, PACED.includes(s) ? 1000 : JIT_WARMUP_MS));
 
     for (const s of SCENARIOS.filter((x) => x.via !== 'direct')) {
       log(`saturation: ${s.name}`);
       const probe = await perCoreProbe(s);
+      if (s.cpuOnly) {
+        (throughput[s.name] ??= []).push({ sustained: NaN, perCore: probe.perCore, busy: probe.busy, closedLoopRps: probe.rps, steps: [], errors: probe.errors });
+        continue;
+      }
       const serverCpu = () => cpuSeconds(serverOf(s)!.child.pid!);
       const search = await saturationSearch(target(s), Math.max(probe.rps, 100), { ...SEARCH, stepMs: STEP_MS, cpuSeconds: serverCpu });
       (throughput[s.name] ??= []).push({ sustained: search.sustained, perCore: probe.perCore, busy: probe.busy, closedLoopRps: probe.rps, steps: search.steps, errors: probe.errors });
@@ -397,7 +447,7 @@ async function main(): Promise<void> {
     }
 
     // Latency: each scenario in one window with the upstream direct and the floor of its kind, interleaved.
-    for (const s of SCENARIOS.filter((x) => typeof x.via === 'object')) {
+    for (const s of SCENARIOS.filter((x) => typeof x.via === 'object' && !x.cpuOnly)) {
       log(`latency at ${RATE} req/s: ${s.name}`);
       const direct = byName(directOf(s));
       const floor = byName(floorOf(s));
@@ -443,12 +493,11 @@ async function main(): Promise<void> {
       // what peak throughput made them take; a replica started for streams shows what the streams cost.
       log(`memory with ${STREAMS} open streams: a freshly started gateway`);
       const port = await freePort();
-      const fresh = await startServer(dir, `gateway-fresh-${run}`, ['dist/main.js', '--config', join(dir, `gateway-${MEMORY.label}.yaml`)], { PORT: String(port) }, gatewayReady, port);
+      const fresh = await startServer(dir, `gateway-fresh-${run}`, ['dist/main.js', '--config', configFile(dir, MEMORY)], { PORT: String(port) }, gatewayReady, port);
       (memory[FRESH_GATEWAY] ??= []).push(await memoryWithOpenStreams(fresh, STREAMS));
-      const exited = new Promise((resolve) => fresh.child.once('exit', resolve));
-      fresh.child.kill('SIGTERM');
-      await exited;
+      await stop([fresh.child]);
     }
+    await stopServers();
     stealPerRun.push(stealShare(runTicks, boxCpuTicks()));
   }
   const steal = stealShare(benchTicks, boxCpuTicks());
@@ -468,7 +517,7 @@ async function main(): Promise<void> {
     const isFloor = s.via === 'floor';
     const tp = throughput[s.name];
     const floorTp = throughput[floorOf(s)]!;
-    const lat = latency[s.name]!;
+    const lat = latency[s.name];
     const perCoreVsFloor = perRun(tp, (r, i) => r.perCore / floorTp[i]!.perCore);
     const sustainedVsFloor = perRun(tp, (r, i) => r.sustained / floorTp[i]!.sustained);
     const added = (key: 'p50' | 'p99' | 'first50') => perRun(lat, (l) => addedOf(l, key));
@@ -484,6 +533,8 @@ async function main(): Promise<void> {
       beyondFloorP50: beyondFloor('p50'),
       beyondFloorP99: beyondFloor('p99'),
       beyondFloorFirstEvent50: beyondFloor('first50'),
+      addedP50VsFloor: median(perRun(lat, (l) => addedRatio(l, 'p50'))),
+      addedFirstEvent50VsFloor: median(perRun(lat, (l) => addedRatio(l, 'first50'))),
       p50: median(perRun(lat, (l) => l.p50)),
       p99: median(perRun(lat, (l) => l.p99)),
       errors: [...perRun(tp, (r) => r.errors), ...perRun(lat, (l) => l.errors)].reduce((a, b) => a + b, 0),
@@ -501,7 +552,7 @@ async function main(): Promise<void> {
       '×floor  ': isDirect || isFloor ? '' : pctOf(perRun(lat, (l) => addedRatio(l, 'p99'))),
       'added TTFE p50': !stream ? '' : isDirect ? fmt(perRun(lat, (l) => l.first50), 3) : fmt(added('first50'), 3),
       '×floor   ': !stream || isDirect || isFloor ? '' : pctOf(perRun(lat, (l) => addedRatio(l, 'first50'))),
-      reads: stream ? String(median(perRun(lat, (l) => l.reads50))) : '',
+      reads: stream && lat ? String(median(perRun(lat, (l) => l.reads50))) : '',
       errors: String(summary[s.name]!.errors),
       'redis trips/req': s.via === REDIS ? fmt(perRun(lat, (l) => l.redisCallsPerRequest ?? NaN), 2) : '',
     };
@@ -561,25 +612,32 @@ async function main(): Promise<void> {
     return minEvents === PACED_EVENTS && spread! >= 0.9 && addedEventDelay99! < PACED_INTERVAL_MS && errors === 0;
   };
   /**
-   * A pair's cost over every round of every run: the mean of 1 − other/base of the round's two adjacent probes, with its
-   * standard error. One second probes of one scenario vary ±10–17% on this box, so the error is stated with the figure.
+   * A pair's other/base over every round of every run: the mean of the ratios of each round's two adjacent probes, with
+   * its standard error. One second probes of one scenario vary ±10–17% on this box, so the error is stated with the figure.
    */
-  const pairedCost = (base: string, other: string) => {
-    const costs = (paired[pairKey(base, other)] ?? []).flatMap((p) => p.base.map((b, i) => 1 - p.other[i]! / b));
-    const mean = costs.reduce((sum, c) => sum + c, 0) / costs.length;
-    const sd = Math.sqrt(costs.reduce((sum, c) => sum + (c - mean) ** 2, 0) / (costs.length - 1));
-    return { cost: mean, se: sd / Math.sqrt(costs.length), rounds: costs.length };
+  const pairedRatio = (base: string, other: string): PairedFigure => {
+    const ratios = (paired[pairKey(base, other)] ?? []).flatMap((p) => p.base.map((b, i) => p.other[i]! / b));
+    const mean = ratios.reduce((sum, r) => sum + r, 0) / ratios.length;
+    const sd = Math.sqrt(ratios.reduce((sum, r) => sum + (r - mean) ** 2, 0) / (ratios.length - 1));
+    return { value: mean, se: sd / Math.sqrt(ratios.length), rounds: ratios.length };
+  };
+  /** What other costs next to base, paired: 1 − their ratio, with the same error. */
+  const pairedCost = (base: string, other: string): PairedFigure => {
+    const ratio = pairedRatio(base, other);
+    return { ...ratio, value: 1 - ratio.value };
   };
   /** The check's note: the error, and where the target lies within two errors of the figure, that noise decides the verdict. */
-  const pairedNote = (c: { cost: number; se: number; rounds: number }, target: number) =>
-    `± ${(c.se * 100).toFixed(1)} (1 standard error, ${c.rounds} rounds)${Math.abs(c.cost - target) < 2 * c.se ? `; ${(target * 100).toFixed(0)}% lies within 2 errors: on this box's noise the verdict could go either way` : ''}`;
+  const pairedNote = (f: PairedFigure, target: number) =>
+    `± ${(f.se * 100).toFixed(1)} (1 standard error, ${f.rounds} rounds)${Math.abs(f.value - target) < 2 * f.se ? `; ${(target * 100).toFixed(0)}% lies within 2 errors: on this box's noise the verdict could go either way` : ''}`;
+  const passShare = pairedRatio(FLOOR['non-stream'], PASS);
+  const translatedShare = pairedRatio(FLOOR['non-stream'], TRANSLATED);
   const breakerCost = pairedCost(PASS, BREAKER);
   const redisCost = pairedCost(PASS, REDIS_PASS);
   const openRss = memory.gateway ? median(memory.gateway.map((m) => m.open.rssMb)) : NaN;
   const freshRss = memory[FRESH_GATEWAY] ? median(memory[FRESH_GATEWAY].map((m) => m.open.rssMb)) : NaN;
   const checks: [label: string, value: number, unit: string, ok: boolean, note?: string][] = [
-    ['pass-through req/s/core ≥ 50% of floor', s[PASS]!.perCoreVsFloor! * 100, '%', s[PASS]!.perCoreVsFloor! >= 0.5],
-    ['translated req/s/core ≥ 33% of floor', s[TRANSLATED]!.perCoreVsFloor! * 100, '%', s[TRANSLATED]!.perCoreVsFloor! >= 0.33],
+    ['pass-through req/s/core ≥ 50% of floor (paired probes)', passShare.value * 100, '%', passShare.value >= 0.5, pairedNote(passShare, 0.5)],
+    ['translated req/s/core ≥ 33% of floor (paired probes)', translatedShare.value * 100, '%', translatedShare.value >= 0.33, pairedNote(translatedShare, 0.33)],
     [`pass-through added p50 ≤ 0.4 ms at ${RATE} req/s`, s[PASS]!.addedP50!, 'ms', s[PASS]!.addedP50! <= 0.4],
     [`pass-through added p99 ≤ 1.5 ms at ${RATE} req/s`, s[PASS]!.addedP99!, 'ms', s[PASS]!.addedP99! <= 1.5],
     ['translated added p50 ≤ 0.4 ms', s[TRANSLATED]!.addedP50!, 'ms', s[TRANSLATED]!.addedP50! <= 0.4],
@@ -588,16 +646,16 @@ async function main(): Promise<void> {
     ['translated stream added TTFE p50 ≤ 0.5 ms', s[TRANSLATED_STREAM]!.addedFirstEvent50!, 'ms', s[TRANSLATED_STREAM]!.addedFirstEvent50! <= 0.5],
     [`no holding of events, pass-through (all ${PACED_EVENTS} events, spread ≥ 90%, added p99/event < ${PACED_INTERVAL_MS} ms)`, s['paced: gateway pass-through']!.addedEventDelay99!, 'ms', pacedOk('gateway pass-through')],
     ['no holding of events, translated', s['paced: gateway translated Anthropic→OpenAI']!.addedEventDelay99!, 'ms', pacedOk('gateway translated Anthropic→OpenAI')],
-    ['open breaker costs ≤ 5% req/s/core (paired probes)', breakerCost.cost * 100, '%', breakerCost.cost <= 0.05, pairedNote(breakerCost, 0.05)],
-    ['Redis store ≤ 10% below memory req/s/core (paired probes)', redisCost.cost * 100, '%', redisCost.cost <= 0.1, pairedNote(redisCost, 0.1)],
-    [`RSS ≤ 150 MB with ${STREAMS} open streams (the gateway that served the whole bench)`, openRss, 'MB', openRss <= 150],
+    ['open breaker costs ≤ 5% req/s/core (paired probes)', breakerCost.value * 100, '%', breakerCost.value <= 0.05, pairedNote(breakerCost, 0.05)],
+    ['Redis store ≤ 10% below memory req/s/core (paired probes)', redisCost.value * 100, '%', redisCost.value <= 0.1, pairedNote(redisCost, 0.1)],
+    [`RSS ≤ 150 MB with ${STREAMS} open streams (the gateway that served the run before)`, openRss, 'MB', openRss <= 150],
     [`RSS ≤ 150 MB with ${STREAMS} open streams (a freshly started gateway)`, freshRss, 'MB', freshRss <= 150],
   ];
   process.stdout.write('\nTargets (issue 6):\n');
   for (const [label, value, unit, ok, note] of checks) process.stdout.write(`  ${Number.isNaN(value) ? 'n/a ' : ok ? 'PASS' : 'FAIL'}  ${label}: ${value.toFixed(unit === 'ms' ? 3 : 1)} ${unit}${note ? ` ${note}` : ''}\n`);
   const cost = (name: string, base: string) => {
     const c = pairedCost(base, name);
-    return `${(c.cost * 100).toFixed(1)} ± ${(c.se * 100).toFixed(1)}% req/s/core, +${(s[name]!.addedP50! - s[base]!.addedP50!).toFixed(3)} ms p50`;
+    return `${(c.value * 100).toFixed(1)} ± ${(c.se * 100).toFixed(1)}% req/s/core, +${(s[name]!.addedP50! - s[base]!.addedP50!).toFixed(3)} ms p50`;
   };
   process.stdout.write(`Cost of an rpm budget: memory store ${cost(RPM, PASS)}; Redis store ${cost(REDIS_RPM, REDIS_PASS)} (${s[REDIS_RPM] ? fmt(perRun(latency[REDIS_RPM], (l) => l.redisCallsPerRequest ?? NaN), 2) : ''} Redis round trips/req)\n`);
   const big = s[BIG.gateway]!;
@@ -606,12 +664,25 @@ async function main(): Promise<void> {
     `Claude Code-sized body (110 KB), pass-through with a renamed model: ${(big.perCoreVsFloor! * 100).toFixed(0)}% of the floor's req/s/core with the same body ` +
       `(busy: floor ${busyOf(BIG.floor)}, gateway ${busyOf(BIG.gateway)}; a floor below ~0.9 was not saturated, its figure is pessimistic and this share an upper bound); added p50 ${big.addedP50!.toFixed(3)} ms (the floor ${s[BIG.floor]!.addedP50!.toFixed(3)})\n`,
   );
+  const longShare = (name: string) => `${(s[name]!.perCoreVsFloor! * 100).toFixed(0)}% (busy ${busyOf(name)})`;
+  process.stdout.write(
+    `Long streams (${LONG_EVENTS} events 1 ms apart, each in a read of its own as a model's tokens come; ${CONCURRENCY} in flight, a load the upstream's pacing bounds): ` +
+      `the floor's requests per CPU-second (busy ${busyOf(LONG.floor)}) reached by the pass-through ${longShare(LONG.gateway)}, translated ${longShare(LONG.translated)}\n`,
+  );
   // The absolute latency targets assume a floor that adds 0.29 ms p50 (issue 6); where this machine's floor adds more, what the gateway adds beyond it is its own share.
   const beyond = (name: string, first = false) =>
     first ? `TTFE p50 +${s[name]!.beyondFloorFirstEvent50!.toFixed(3)}` : `p50 +${s[name]!.beyondFloorP50!.toFixed(3)}, p99 +${s[name]!.beyondFloorP99!.toFixed(3)}`;
   process.stdout.write(
     `Latency beyond the floor (scenario − floor, same window, ms; the floor itself added p50 ${s[FLOOR['non-stream']]!.addedP50!.toFixed(3)}, TTFE p50 ${s[FLOOR.stream]!.addedFirstEvent50!.toFixed(3)}): ` +
       `pass-through ${beyond(PASS)}; translated ${beyond(TRANSLATED)}; stream ${beyond(PASS_STREAM, true)}; translated stream ${beyond(TRANSLATED_STREAM, true)}\n`,
+  );
+  // Issue 6 wrote its latency targets where the floor added 0.29 ms p50; the same targets as multiples of the floor, for whoever rules on how to read them.
+  const ISSUE_FLOOR_MS = 0.29;
+  const times = (name: string, key: 'addedP50VsFloor' | 'addedFirstEvent50VsFloor') => `${s[name]![key]!.toFixed(2)}×`;
+  process.stdout.write(
+    `Latency as multiples of the floor's added figure (same window); the issue's 0.4 ms p50 and 0.5 ms TTFE over its floor's ${ISSUE_FLOOR_MS} ms are ` +
+      `${(0.4 / ISSUE_FLOOR_MS).toFixed(2)}× and ${(0.5 / ISSUE_FLOOR_MS).toFixed(2)}×: pass-through p50 ${times(PASS, 'addedP50VsFloor')}, translated ${times(TRANSLATED, 'addedP50VsFloor')}; ` +
+      `stream TTFE ${times(PASS_STREAM, 'addedFirstEvent50VsFloor')}, translated stream ${times(TRANSLATED_STREAM, 'addedFirstEvent50VsFloor')} (not a verdict: the checks above stay absolute)\n`,
   );
   const lag = Math.max(...Object.values(latency).flatMap((runs) => runs.map((r) => r.sendLag99)));
   process.stdout.write(`Load generator send lag p99 (worst window): ${lag.toFixed(3)} ms — if not well below the latencies above, the generator's core was starved.\n`);
@@ -621,17 +692,22 @@ async function main(): Promise<void> {
   const settings = { runs: RUNS, warmupMs: WARMUP_MS, jitWarmupMs: JIT_WARMUP_MS, saturationWarmupMs: SATURATION_WARMUP_MS, probeMs: PROBE_MS, pairs: { rounds: PAIR_ROUNDS, probeMs: PAIR_PROBE_MS, warmupMs: PAIR_WARMUP_MS }, concurrency: CONCURRENCY, stepMs: STEP_MS, search: SEARCH, rate: RATE, latencyMs: LATENCY_MS, paced: { model: PACED_MODEL, rate: PACED_RATE, ms: PACED_MS }, streams: STREAMS, streamSeconds: STREAM_SECONDS };
   writeFileSync(
     out,
-    JSON.stringify({ node: process.version, pinned: hasTaskset, loadAverage: { start: loadAtStart, end: loadavg() }, steal: { share: steal, perRun: stealPerRun }, settings, gateways: [...gateways.keys()], throughput, paired, latency, paced, memory, summary, checks: checks.map(([label, value, unit, ok, note]) => ({ label, value, unit, ok, note })), rows, pacedRows, memoryRows, redisIdleCallsPerSecond: redisIdlePerMs * 1000 }, null, 2),
+    JSON.stringify({ node: process.version, pinned: hasTaskset, loadAverage: { start: loadAtStart, end: loadavg() }, steal: { share: steal, perRun: stealPerRun }, settings, gateways: specs, throughput, paired, latency, paced, memory, summary, checks: checks.map(([label, value, unit, ok, note]) => ({ label, value, unit, ok, note })), rows, pacedRows, memoryRows, redisIdleCallsPerSecond: redisIdlePerMs * 1000 }, null, 2),
   );
   process.stderr.write(`wrote ${out}\n`);
 
   for (const p of pools.values()) await p.close();
   redis.disconnect();
-  const children = [...[...gateways.values()].map((g) => g.child), bare.child, upstream.child, redisServer];
-  // Waited for: a server writes its CPU profile as it exits.
+  await stop([upstream.child, redisServer]);
+}
+
+/** SIGTERM to each child, resolved once all have exited (a server writes its CPU profile as it exits). */
+async function stop(children: ChildProcess[]): Promise<void> {
   const exited = children.map((child) => (child.exitCode !== null ? Promise.resolve() : new Promise((resolve) => child.once('exit', resolve))));
   for (const child of children) child.kill('SIGTERM');
   await Promise.all(exited);
 }
+
+const configFile = (dir: string, spec: GatewaySpec) => join(dir, `gateway-${spec.label}.yaml`);
 
 await main();
