@@ -39,7 +39,7 @@ const PACED_MS = env('BENCH_PACED_MS', 5000);
 const LONG_EVENTS = env('BENCH_LONG_EVENTS', 100);
 const STREAMS = env('BENCH_STREAMS', 1000);
 const STREAM_SECONDS = env('BENCH_STREAM_SECONDS', 10);
-/** Set: every server writes a V8 CPU profile of the whole bench into PROFILE_DIR when it exits (open it in Chrome DevTools or speedscope). */
+/** Set: every server writes a V8 CPU profile of its run into PROFILE_DIR when it exits (open it in Chrome DevTools or speedscope). */
 const CPU_PROF = Boolean(process.env.BENCH_CPU_PROF);
 const PROFILE_DIR = 'bench/results/profiles';
 
@@ -489,7 +489,7 @@ async function main(): Promise<void> {
         log(`memory with ${STREAMS} open streams: ${name}`);
         (memory[name] ??= []).push(await memoryWithOpenStreams(server, STREAMS));
       }
-      // The gateway above has served every saturation phase first, and V8 and the allocator keep much of
+      // The gateway above has served the run's saturation phases first, and V8 and the allocator keep much of
       // what peak throughput made them take; a replica started for streams shows what the streams cost.
       log(`memory with ${STREAMS} open streams: a freshly started gateway`);
       const port = await freePort();
