@@ -30,6 +30,21 @@ describe('TextTokenTally', () => {
     }
     expect(new TextTokenTally().tokens()).toBe(0);
   });
+
+  it('counts every UTF-16 code unit by its script, in ASCII text and in text mixing ASCII runs with others', () => {
+    const { latinCharsPerToken: latin, cjkCharsPerToken: cjk, otherCharsPerToken: other } = TOKEN_ESTIMATE;
+    const cases: [text: string, latin: number, cjk: number, other: number][] = [
+      ['plain ASCII, with\ttabs and \x7f', 28, 0, 0],
+      // 0x80 and é keep the string one byte per character but are not ASCII; an emoji is two code units, a lone surrogate one.
+      ['ab\x80é网网 z🚀\ud800!\x7f', 6, 2, 5],
+      ['网'.repeat(10), 0, 10, 0],
+      [`${'x'.repeat(1000)}ж${'y'.repeat(1000)}`, 2000, 0, 1],
+    ];
+    for (const [text, latinUnits, cjkUnits, otherUnits] of cases) {
+      expect(latinUnits + cjkUnits + otherUnits, JSON.stringify(text)).toBe(text.length);
+      expect(new TextTokenTally().add(text).fraction(), JSON.stringify(text)).toBeCloseTo(latinUnits / latin + cjkUnits / cjk + otherUnits / other, 10);
+    }
+  });
 });
 
 describe('estimateInputTokens', () => {
