@@ -47,19 +47,19 @@ const PROFILE_DIR = 'bench/results/profiles';
 const SEARCH = { ladder: [0.7, 0.85, 0.95, 1.05, 1.2], bisections: 2, minAchieved: 0.97, maxP99Ms: env('BENCH_MAX_P99_MS', 50), maxGrowthMs: env('BENCH_MAX_GROWTH_MS', 5) };
 
 const openaiBody = (model: string, stream: boolean) => JSON.stringify({ model, stream, messages: [{ role: 'user', content: 'Say hello.' }] });
-/**
- * A body the size of a Claude Code turn (~110 KB: a long system prompt, twenty tools, forty turns, quotes
- * and newlines in the text), in OpenAI's dialect so the same upstream answers it.
- */
+/** A request the size of a Claude Code turn (~110 KB): a long system prompt, twenty tools, forty turns with quotes and newlines. */
+const BIG_TURN = {
+  system: 'You are a coding agent working in a repository. '.repeat(160),
+  tools: Array.from({ length: 20 }, (_, i) => ({ name: `tool${i}`, description: 'Does one thing to the workspace. '.repeat(25), schema: { type: 'object', properties: { path: { type: 'string', description: 'A path in the workspace. '.repeat(4) } }, required: ['path'] } })),
+  turns: Array.from({ length: 40 }, (_, i) => ({ role: i % 2 ? 'assistant' : 'user', text: 'const answer = "quoted"; // some code and prose\n'.repeat(40) })),
+};
+/** That turn in OpenAI's dialect, so the same upstream answers it directly, through the floor and passed through. */
 const bigOpenaiBody = (model: string) =>
   JSON.stringify({
     model,
     stream: false,
-    tools: Array.from({ length: 20 }, (_, i) => ({ type: 'function', function: { name: `tool${i}`, description: 'Does one thing to the workspace. '.repeat(25), parameters: { type: 'object', properties: { path: { type: 'string', description: 'A path in the workspace. '.repeat(4) } }, required: ['path'] } } })),
-    messages: [
-      { role: 'system', content: 'You are a coding agent working in a repository. '.repeat(160) },
-      ...Array.from({ length: 40 }, (_, i) => ({ role: i % 2 ? 'assistant' : 'user', content: 'const answer = "quoted"; // some code and prose\n'.repeat(40) })),
-    ],
+    tools: BIG_TURN.tools.map(({ name, description, schema }) => ({ type: 'function', function: { name, description, parameters: schema } })),
+    messages: [{ role: 'system', content: BIG_TURN.system }, ...BIG_TURN.turns.map(({ role, text }) => ({ role, content: text }))],
   });
 /** The same turn in Anthropic's dialect, as Claude Code sends it to a route whose provider speaks OpenAI's. */
 const bigAnthropicBody = (model: string) =>
@@ -67,9 +67,9 @@ const bigAnthropicBody = (model: string) =>
     model,
     stream: false,
     max_tokens: 4096,
-    system: 'You are a coding agent working in a repository. '.repeat(160),
-    tools: Array.from({ length: 20 }, (_, i) => ({ name: `tool${i}`, description: 'Does one thing to the workspace. '.repeat(25), input_schema: { type: 'object', properties: { path: { type: 'string', description: 'A path in the workspace. '.repeat(4) } }, required: ['path'] } })),
-    messages: Array.from({ length: 40 }, (_, i) => ({ role: i % 2 ? 'assistant' : 'user', content: [{ type: 'text', text: 'const answer = "quoted"; // some code and prose\n'.repeat(40) }] })),
+    system: BIG_TURN.system,
+    tools: BIG_TURN.tools.map(({ name, description, schema }) => ({ name, description, input_schema: schema })),
+    messages: BIG_TURN.turns.map(({ role, text }) => ({ role, content: [{ type: 'text', text }] })),
   });
 const anthropicBody = (model: string, stream: boolean) => JSON.stringify({ model, stream, max_tokens: 256, messages: [{ role: 'user', content: 'Say hello.' }] });
 const CHAT = '/v1/chat/completions';
